@@ -1,0 +1,150 @@
+"""Turning Hydra config nodes into validated, typed objects with messages that name the key."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import sys
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+T = TypeVar("T")
+log = logging.getLogger("mge")
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# keys that change where or how fast a run happens, not what it computes
+_UNHASHED = {"paths", "hydra", "logger", "callbacks", "progress", "pool_dir", "data_root", "device", "ckpt_path"}
+_UNHASHED_DATA = {"root", "download", "num_workers", "eval_batch_size"}
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the key, the value and the fix."""
+
+
+def to_plain(node: Any) -> Any:
+    """A DictConfig/ListConfig as plain resolved Python values."""
+    if OmegaConf.is_config(node):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key} must be a list of strings, got {value!r}.")
+        return tuple(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}.")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r} ({type(value).__name__}).")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r} ({type(value).__name__}).")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r} ({type(value).__name__}).")
+        return value
+    return value
+
+
+def settings_from_config(cls: type[T], node: Any, key: str) -> T:
+    """Build the dataclass ``cls`` from config ``node``, checking key names and value types.
+
+    The dataclass's own ``__post_init__`` checks ranges; its ValueError is re-raised as a
+    :class:`ConfigError`.
+    """
+    if not is_dataclass(cls):
+        raise TypeError(f"{cls} is not a dataclass.")
+    values = dict(to_plain(node) or {})
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ConfigError(f"Unknown key(s) {unknown} under {key}. Valid keys are {valid}.")
+    hints = typing.get_type_hints(cls)
+    typed = {name: _coerce(hints[name], value, f"{key}.{name}") for name, value in values.items()}
+    try:
+        return cls(**typed)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+
+
+def call_with_config(factory: Callable[..., T], node: Any, key: str, **extra: Any) -> T:
+    """Call ``factory(**node, **extra)`` after checking that every key is one it accepts."""
+    values = dict(to_plain(node) or {})
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        valid = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        unknown = sorted(set(values) - set(valid))
+        if unknown:
+            raise ConfigError(f"Unknown key(s) {unknown} under {key}. Valid keys are {valid}.")
+    try:
+        return factory(**values, **extra)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{key}: {err}") from err
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Short SHA-256 of what decides a run's result (not paths, loggers or devices)."""
+    plain = {k: v for k, v in to_plain(cfg).items() if k not in _UNHASHED}
+    if isinstance(plain.get("data"), dict):
+        plain["data"] = {k: v for k, v in plain["data"].items() if k not in _UNHASHED_DATA}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def write_metrics(metrics: dict[str, Any], output_dir: str | Path) -> Path:
+    """``metrics.json`` in the run folder."""
+    path = Path(output_dir) / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    return path
+
+
+def build_loggers(cfg: DictConfig) -> list[Any]:
+    """Lightning loggers from the ``logger`` group (empty for logger=none)."""
+    node = cfg.get("logger") or {}
+    loggers = []
+    for name, sub in node.items():
+        if not OmegaConf.is_dict(sub) or "_target_" not in sub:
+            raise ConfigError(f"logger.{name} needs a _target_ (see conf/logger/).")
+        loggers.append(instantiate(sub))
+    return loggers
+
+
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    return [instantiate(sub) for sub in (cfg.get("callbacks") or {}).values()]
+
+
+@contextmanager
+def job(cfg: DictConfig) -> Iterator[None]:
+    """Around every entry point: seed everything, turn config errors into one clear line,
+    and always close wandb so that multirun jobs do not share a run (LHT #289)."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    try:
+        yield
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        # the traceback goes to the run's log file; the terminal gets the one line that matters
+        log.debug("traceback", exc_info=True)
+        log.error("%s: %s", type(err).__name__, err)
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+    finally:
+        if "wandb" in sys.modules:
+            import wandb
+
+            if wandb.run is not None:
+                wandb.finish()
