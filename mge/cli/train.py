@@ -28,7 +28,7 @@ from mge.cli.config import (
     write_metrics,
 )
 from mge.data import build_datamodule
-from mge.models import SeedClassifier
+from mge.models.lightning_module import SeedClassifier
 from mge.pool import SEED_FILENAME, SeedModel, save_seed
 
 

@@ -72,8 +72,9 @@ class GeneratorSettings:
 class GenerationResult:
     """What a generation run produced, for metrics.json and the progress table."""
 
-    accepted: int
+    accepted: int  # kept in the pool (at most n_models)
     candidates: int
+    passed: int = 0  # candidates the discriminator accepted, kept or not (the last round may overshoot)
     rounds: list[dict] = field(default_factory=list)
     generation_seconds: float = 0.0  # sampling candidates
     discriminator_seconds: float = 0.0  # scoring candidates
@@ -82,7 +83,7 @@ class GenerationResult:
 
     @property
     def acceptance_rate(self) -> float:
-        return self.accepted / max(self.candidates, 1)
+        return self.passed / max(self.candidates, 1)
 
     @property
     def seconds_per_accepted(self) -> float:
@@ -127,6 +128,7 @@ def generate(
         controller.threshold = writer.state["threshold"]
         controller.alpha = writer.state["alpha"]
         result.candidates = writer.state["candidates"]
+        result.passed = writer.state["passed"]
         result.generation_seconds = writer.state["generation_seconds"]
         result.discriminator_seconds = writer.state["discriminator_seconds"]
         result.rounds = list(writer.manifest["rounds"])
@@ -149,6 +151,7 @@ def generate(
         result.generation_seconds += generated - start
         result.discriminator_seconds += scored - generated
         result.candidates += settings.batch_size
+        result.passed += int(scores.accepted.sum())
         result.accepted += len(accepted_idx)
         controller.update(rate)
         round_log = {
@@ -183,6 +186,7 @@ def generate(
             "threshold": controller.threshold,
             "alpha": controller.alpha,
             "candidates": result.candidates,
+            "passed": result.passed,
             "generation_seconds": result.generation_seconds,
             "discriminator_seconds": result.discriminator_seconds,
         }
