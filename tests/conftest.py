@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -69,6 +70,17 @@ def digits_seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train(cfg)
     GlobalHydra.instance().clear()
     return out
+
+
+@pytest.fixture
+def no_cifar_md5(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accept fake CIFAR-10 batches, whose md5 sums cannot match the official ones.
+
+    torchvision checks the batches through ``CIFAR10._check_integrity`` and the meta file through
+    ``torchvision.datasets.cifar.check_integrity``; both are patched, nothing else.
+    """
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
 
 
 @pytest.fixture

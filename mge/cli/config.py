@@ -131,9 +131,8 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
 
 @contextmanager
 def job(cfg: DictConfig) -> Iterator[None]:
-    """Around every entry point: seed everything, turn config errors into one clear line,
-    and always close wandb so that multirun jobs do not share a run (LHT #289)."""
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    """Around every entry point: turn bad input into one clear line (traceback in the run's
+    log file) and always close wandb so that multirun jobs do not share a run (LHT #289)."""
     try:
         yield
     except (ValueError, FileNotFoundError, RuntimeError) as err:

@@ -35,6 +35,7 @@ from mge.pool import SEED_FILENAME, SeedModel, save_seed
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit and test a seed; return ``(metrics, objects)`` without needing the CLI."""
     out = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # init, data order, augmentation
     datamodule = call_with_config(build_datamodule, cfg.data, "data")
     if "model" not in cfg or "arch" not in cfg.model:
         raise ConfigError("model.arch is missing: pick an architecture with model=<name> (conf/model/).")

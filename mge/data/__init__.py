@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from mge.data.base import ClassificationDataModule, TransformedSubset
@@ -79,4 +80,9 @@ def build_datamodule(name: str, **kwargs: Any) -> ClassificationDataModule:
     """
     if name not in DATAMODULES:
         raise ValueError(f"Unknown dataset {name!r}. Valid values are {list_datasets()}. Pick one with dataset=<name>.")
-    return DATAMODULES[name](**kwargs)
+    cls = DATAMODULES[name]
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(f"Unknown argument(s) {unknown} for dataset {name!r}. Valid arguments are {valid}.")
+    return cls(**kwargs)

@@ -1,4 +1,4 @@
-"""Fixtures for the data tests: the shared real data, patched md5 checks and a split-contract check."""
+"""Fixtures for the data tests: the split-contract check (shared data and md5 patches: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,33 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import torchvision
 
 from mge.data import ClassificationDataModule
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# Real MNIST and FashionMNIST in torchvision's layout, next to the checkout on dev and CI machines only.
-SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
-
-
-@pytest.fixture
-def shared_data_root() -> Path:
-    """The shared real-data folder; skips the test where it is absent (e.g. a user's checkout)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared real data not found at {SHARED_DATA.resolve()}")
-    return SHARED_DATA.resolve()
-
-
-@pytest.fixture
-def no_cifar_md5(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Accept fake CIFAR-10 batches, whose md5 sums cannot match the official ones.
-
-    torchvision checks the batches through ``CIFAR10._check_integrity`` and the meta file through
-    ``torchvision.datasets.cifar.check_integrity``; both are patched, nothing else.
-    """
-    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
-    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
-
 
 def _check_splits(dm: ClassificationDataModule, n_train_source: int, n_test: int) -> None:
     """Assert the split contract that every datamodule shares.

@@ -91,9 +91,9 @@ def test_prepare_data_without_download_does_nothing(tmp_path) -> None:
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize(("cls", "folder"), MODULES)
-def test_real_data(cls, folder, shared_data_root) -> None:
+def test_real_data(cls, folder, shared_data) -> None:
     # download=True: prepare_data must see the files and not try the (unreachable) mirrors.
-    dm = cls(shared_data_root, download=True, discriminator_size=5000)
+    dm = cls(shared_data, download=True, discriminator_size=5000)
     dm.prepare_data()
     dm.setup()
     assert (len(dm.train_set), len(dm.discriminator_set), len(dm.test_set)) == (55_000, 5000, 10_000)

@@ -1,0 +1,77 @@
+"""The console scripts as a user types them: main job, multirun sweeps, loggers, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+FAST = ["debug=fast", "trainer.enable_progress_bar=false"]
+
+
+def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run ``python -m mge.cli.<module>`` like its console script, from the repo root."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "WANDB_SILENT": "true", **env},
+    )
+
+
+def test_main_job_trains_generates_and_prints_the_table(tmp_path):
+    result = run(["mge.cli.main", *FAST, "logger=none", "progress=false", f"hydra.run.dir={tmp_path}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "seed test accuracy" in result.stdout and "ratio to one seed training" in result.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["generate"]["n_accepted"] == 4  # debug=fast asks for 4
+    assert (tmp_path / "seed.safetensors").is_file() and (tmp_path / "pool" / "manifest.json").is_file()
+
+
+def test_multirun_sweeps_seeds_into_separate_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run(
+        ["mge.cli.train", "-m", "seed=1,2", *FAST, "logger=none", f"hydra.sweep.dir={sweep}"], tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seeds = sorted(json.loads((sweep / str(i) / "metrics.json").read_text())["seed"] for i in (0, 1))
+    assert seeds == [1, 2]
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run(
+        ["mge.cli.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=3,4", *FAST,
+         "logger=none", f"hydra.sweep.dir={sweep}"],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert all((sweep / str(i) / "seed.safetensors").is_file() for i in (0, 1))
+
+
+def test_wandb_logs_offline_next_to_csv(tmp_path):
+    result = run(["mge.cli.train", *FAST, "logger=wandb", f"hydra.run.dir={tmp_path}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline wandb run folder"
+    assert list((tmp_path / "csv").rglob("metrics.csv"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["mge.cli.train", "data.batch_size=0"], "batch_size"),
+        (["mge.cli.generate", "seed_model=/no/such/run"], "/no/such/run"),
+        (["mge.cli.train", "dataset=mnist", "data.root=/no/such/folder", "data.download=false"], "/no/such/folder"),
+    ],
+)
+def test_bad_input_exits_with_one_clear_line(args, message, tmp_path):
+    result = run([*args, "logger=none", f"hydra.run.dir={tmp_path}"], tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
