@@ -75,3 +75,22 @@ def test_bad_input_exits_with_one_clear_line(args, message, tmp_path):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_submitit_launcher_runs_a_sweep_through_submitit(tmp_path):
+    # submitit_local goes through the same submitit machinery as submitit_slurm, on this machine
+    sweep = tmp_path / "sweep"
+    result = run(
+        ["mge.cli.train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=5", *FAST,
+         "logger=none", f"hydra.sweep.dir={sweep}"],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((sweep / "0" / "metrics.json").read_text())["seed"] == 5
+
+
+def test_slurm_launcher_config_composes(tmp_path):
+    result = run(["mge.cli.train", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra",
+                  "--package", "hydra.launcher"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "SlurmLauncher" in result.stdout and "partition: gpu" in result.stdout
