@@ -28,9 +28,8 @@ from mge.discriminator import Discriminator, DiscriminatorSettings
 from mge.evaluation.pool_eval import evaluate_pool
 from mge.generator import GeneratorSettings, LatentSampler, generate, select_targets, settings_dict
 from mge.latent import LatentCodec
-from mge.pool import PoolWriter, SeedModel, load_seed
+from mge.pool import PoolWriter, SeedModel, load_seed, resolve_seed_path
 from mge.pool.files import file_hash
-from mge.pool.seed import SEED_FILENAME
 from mge.reporting import markdown_table
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -75,8 +74,7 @@ def generate_pool(cfg: DictConfig, seed_path: str | Path) -> tuple[dict[str, Any
     sampler = LatentSampler(seed_targets, LatentCodec(gen.granularity), zero_mean=gen.zero_mean)  # type: ignore[arg-type]
     discriminator = Discriminator(model, seed_targets, x_disc, y_disc, disc_settings)
 
-    seed_file = Path(seed_path)
-    seed_file = seed_file / SEED_FILENAME if seed_file.is_dir() else seed_file
+    seed_file = resolve_seed_path(seed_path)
     writer = PoolWriter(
         cfg.pool_dir,
         seed,

@@ -94,12 +94,14 @@ def save_seed(seed: SeedModel, path: str | Path) -> Path:
     return path
 
 
-def _resolve(path: Path) -> Path:
+def resolve_seed_path(path: str | Path) -> Path:
+    """The seed file itself: ``path``, or ``path/seed.safetensors`` for an mge-train run folder."""
+    path = Path(path)
     if path.is_dir():
         candidate = path / SEED_FILENAME
         if not candidate.is_file():
             raise FileNotFoundError(
-                f"No {SEED_FILENAME} in {path}. Point seed= at the run folder of mge-train or at a "
+                f"No {SEED_FILENAME} in {path}. Point seed_model= at the run folder of mge-train or at a "
                 "seed .safetensors file."
             )
         return candidate
@@ -116,7 +118,7 @@ def load_seed(path: str | Path, *, allow_pickle: bool = False) -> SeedModel:
         allow_pickle: also accept pickle-based checkpoints (Lightning ``.ckpt``). Only for files you
             made yourself: unpickling runs code. Even then ``torch.load(weights_only=True)`` is used.
     """
-    path = _resolve(Path(path))
+    path = resolve_seed_path(path)
     if path.suffix in PICKLE_SUFFIXES:
         if not allow_pickle:
             raise ValueError(
