@@ -23,7 +23,10 @@ log = logging.getLogger("mge")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 # keys that change where or how fast a run happens, not what it computes
 _UNHASHED = {"paths", "hydra", "logger", "callbacks", "progress", "pool_dir", "data_root", "device", "ckpt_path"}
-_UNHASHED_DATA = {"root", "download", "num_workers", "eval_batch_size"}
+_UNHASHED_NESTED = {
+    "data": {"root", "download", "num_workers", "eval_batch_size"},
+    "trainer": {"default_root_dir", "enable_progress_bar", "enable_model_summary", "log_every_n_steps"},
+}
 
 
 class ConfigError(ValueError):
@@ -101,8 +104,9 @@ def call_with_config(factory: Callable[..., T], node: Any, key: str, **extra: An
 def config_hash(cfg: DictConfig) -> str:
     """Short SHA-256 of what decides a run's result (not paths, loggers or devices)."""
     plain = {k: v for k, v in to_plain(cfg).items() if k not in _UNHASHED}
-    if isinstance(plain.get("data"), dict):
-        plain["data"] = {k: v for k, v in plain["data"].items() if k not in _UNHASHED_DATA}
+    for group, keys in _UNHASHED_NESTED.items():
+        if isinstance(plain.get(group), dict):
+            plain[group] = {k: v for k, v in plain[group].items() if k not in keys}
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
