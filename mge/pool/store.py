@@ -180,6 +180,12 @@ class PoolWriter:
         manifest_path = self.root / MANIFEST
         if manifest_path.is_file():
             self.manifest = Pool.load(self.root, verify=False).manifest
+            if self.manifest["seed"].get("sha256") != seed_reference.get("sha256"):
+                raise ValueError(
+                    f"Pool {self.root} exists and was generated from another seed "
+                    f"({self.manifest['seed'].get('path')}), so it cannot be resumed from this one. Pick "
+                    "another output folder, or delete it to start over."
+                )
             if self.manifest["config"] != config:
                 raise ValueError(
                     f"Pool {self.root} exists and was made with a different config, so it cannot be "

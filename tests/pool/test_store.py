@@ -22,7 +22,7 @@ def seed() -> SeedModel:
 
 def write_pool(root, seed, rounds=2, per_round=3):
     targets = [k for k in seed.state_dict if k.endswith(("weight", "bias"))]
-    writer = PoolWriter(root, seed, targets, config={"n": 6}, seed_reference={"path": "x"})
+    writer = PoolWriter(root, seed, targets, config={"n": 6}, seed_reference={"path": "x", "sha256": "abc"})
     g = torch.Generator().manual_seed(1)
     for r in range(rounds):
         params = {k: seed.state_dict[k] + 0.01 * torch.randn(per_round, *seed.state_dict[k].shape, generator=g)
@@ -69,11 +69,13 @@ def test_corrupt_shard_gives_a_clear_error(tmp_path, seed):
         Pool.load(tmp_path / "pool")
 
 
-def test_resuming_with_a_different_config_is_refused(tmp_path, seed):
+def test_resuming_with_a_different_config_or_seed_is_refused(tmp_path, seed):
     write_pool(tmp_path / "pool", seed, rounds=1)
     with pytest.raises(ValueError, match="different config"):
-        PoolWriter(tmp_path / "pool", seed, ["head.weight"], config={"n": 7}, seed_reference={})
-    resumed = PoolWriter(tmp_path / "pool", seed, ["head.weight"], config={"n": 6}, seed_reference={})
+        PoolWriter(tmp_path / "pool", seed, ["head.weight"], config={"n": 7}, seed_reference={"sha256": "abc"})
+    with pytest.raises(ValueError, match="another seed"):
+        PoolWriter(tmp_path / "pool", seed, ["head.weight"], config={"n": 6}, seed_reference={"sha256": "def"})
+    resumed = PoolWriter(tmp_path / "pool", seed, ["head.weight"], config={"n": 6}, seed_reference={"sha256": "abc"})
     assert resumed.resumed and len(resumed.members) == 3 and resumed.state == {"round": 0}
 
 
