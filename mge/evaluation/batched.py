@@ -1,18 +1,62 @@
-"""Predictions of many parameter sets of one architecture, batched with ``torch.func``.
+"""Predictions of many parameter sets of one architecture, batched.
 
 A pool's members share an architecture and differ only in their parameters, so instead of
-loading N modules one after another, the parameters are stacked on a leading axis and the
-forward pass is vectorised with ``vmap(functional_call)``: convolutions become grouped
-convolutions and linear layers batched matmuls.
+loading N modules one after another, M models run as one *wide* network: their activations sit
+side by side on the channel axis, ``(n, M * C, H, W)``, model-major, so that
+
+- a convolution of M models is one grouped convolution (``groups = M``), a BatchNorm one
+  BatchNorm over ``M * C`` channels, and ReLU, pooling and ``flatten(x, 1)`` act per channel as
+  they are;
+- the first parameterised layer sees the *shared* input ``(n, C, H, W)`` and runs all M models in
+  one matrix product: a convolution whose kernel window is small (LeNet-5's 1x5x5, ResNet's
+  3x3x3) is an ``unfold`` of the input, done once, times the ``(C*k*k, M*O)`` stacked kernels;
+- a layer whose parameters are not stacked (e.g. excluded from generation) and whose input is
+  still shared runs once, not M times;
+- feature maps are kept channels-last, where oneDNN's grouped convolution and max-pooling are
+  several times faster on CPUs than in NCHW;
+- examples are fed in tiles small enough for the widest activation of a tile to stay in cache:
+  on a CPU these models are bound by memory traffic more than by arithmetic.
+
+The wide network is made by swapping the leaf modules of a shallow copy of the model (its
+tensors are shared, not copied). It is only used when every leaf module is of a kind it knows,
+and after a self-check: three deliberately different parameter sets (the first member and two
+permutations of it) must give the logits of ``torch.func.vmap(functional_call)``. Anything else
+(unknown layers, channel-mixing functional code in a ``forward``) falls back to that ``vmap``
+path, which is always correct but slow on CPUs (it materialises ``(M, n, C, H, W)`` activations
+and copies them around every convolution).
+
+Predictions equal :func:`predict_one_by_one`'s up to floating-point rounding: the sums run in
+another order, so an example whose two top logits tie to ~1e-6 could in principle flip; the
+tests and ``benchmarks/bench_mge.py`` check equality.
 """
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+
+# Per-tile budget, in float32 elements, for the widest activation of M models on a tile of
+# examples (2**21 floats = 8 MiB): larger tiles spill out of L2/L3 and run several times
+# slower on CPUs (benchmarks/README.md, "batched evaluation").
+TILE_BUDGET = 2**23
+# Fewest examples per tile before the number of models per tile is cut instead.
+MIN_TILE_EXAMPLES = 8
+# Shared-input convolutions with at most this many inputs per output (C * kh * kw) run as
+# unfold + one matrix product; oneDNN handles few input channels poorly.
+UNFOLD_MAX_WINDOW = 64
+
+_ELEMENTWISE = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh,
+    nn.Identity, nn.Dropout, nn.Dropout2d,
+)  # fmt: skip
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+_TENSOR_NAMES = ("weight", "bias", "running_mean", "running_var")  # what a wide layer reads
 
 
 def stacked_size(params: Mapping[str, Tensor]) -> int:
@@ -21,6 +65,263 @@ def stacked_size(params: Mapping[str, Tensor]) -> int:
     if len(sizes) != 1:
         raise ValueError(f"Stacked parameters disagree on the number of models: {sorted(sizes)}.")
     return sizes.pop()
+
+
+# --------------------------------------------------------------------------- the wide network
+
+
+class _Unsupported(Exception):
+    """The wide path cannot run this model; the vmap path will."""
+
+
+
+class _WideLayer(nn.Module):
+    """A parameterised layer of M models side by side; ``m`` and ``tensors`` are set per chunk."""
+
+    def __init__(self, source: nn.Module, prefix: str) -> None:
+        super().__init__()
+        self.source = [source]  # a list hides it from nn.Module: the wide tree owns no tensors
+        self.prefix = prefix
+        self.m = 1
+        self.stacked = False  # does any tensor of this layer differ between the models?
+        self.tensors: dict[str, Tensor | None] = {}
+        self.shared: dict[str, Tensor | None] = {}
+
+    def load(self, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], m: int) -> None:
+        """Point the layer at ``m`` models: stacked tensors are flattened to ``(m * d0, ...)``."""
+        self.m, self.tensors, self.shared = m, {}, {}
+        self.stacked = any(self.prefix + n in params for n in _TENSOR_NAMES)
+        for name in _TENSOR_NAMES:
+            key = self.prefix + name
+            if key in params:
+                t = params[key]
+                self.tensors[name] = t.reshape(m * t.shape[1], *t.shape[2:])
+                continue
+            t = fixed.get(key)
+            self.shared[name] = t
+            self.tensors[name] = None if t is None else t.repeat(m, *([1] * (t.dim() - 1)))
+
+    def is_shared(self, x: Tensor, width: int) -> bool:
+        """Is ``x`` the models' common input (``width`` channels) rather than M side by side?"""
+        if x.shape[1] == width * self.m and self.m > 1:
+            return False
+        if x.shape[1] == width:
+            return True
+        raise RuntimeError(f"{self.prefix}: got {x.shape[1]} channels, expected {width} or {width * self.m}.")
+
+
+class _WideConv2d(_WideLayer):
+    def forward(self, x: Tensor) -> Tensor:
+        conv: nn.Conv2d = self.source[0]  # type: ignore[assignment]
+        w, b = self.tensors["weight"], self.tensors["bias"]
+        if not self.is_shared(x, conv.in_channels):
+            return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups * self.m)
+        if not self.stacked:  # identical in every model: compute once, stay shared
+            return F.conv2d(x, self.shared["weight"], self.shared["bias"], conv.stride, conv.padding,
+                            conv.dilation, conv.groups)  # fmt: skip
+        if conv.groups != 1:
+            x = x.repeat(1, self.m, 1, 1)
+            return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups * self.m)
+        kh, kw = conv.kernel_size
+        if conv.in_channels * kh * kw > UNFOLD_MAX_WINDOW or conv.dilation != (1, 1):
+            return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, 1)
+        # All models on the shared input: one (n*Ho*Wo, C*kh*kw) x (C*kh*kw, M*O) product whose
+        # result is already the channels-last layout of the (n, M*O, Ho, Wo) output.
+        n, c = x.shape[:2]
+        (ph, pw), (sh, sw) = conv.padding, conv.stride  # type: ignore[misc]
+        patches = F.pad(x, (pw, pw, ph, ph)).unfold(2, kh, sh).unfold(3, kw, sw)  # (n, C, Ho, Wo, kh, kw)
+        ho, wo = patches.shape[2:4]
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+        kernels = w.reshape(w.shape[0], -1).t()  # (C*kh*kw, M*O)
+        out = patches @ kernels if b is None else torch.addmm(b, patches, kernels)
+        return out.view(n, ho, wo, -1).permute(0, 3, 1, 2)  # (n, M*O, Ho, Wo), channels-last
+
+
+class _WideBatchNorm(_WideLayer):
+    def forward(self, x: Tensor) -> Tensor:
+        bn: nn.modules.batchnorm._BatchNorm = self.source[0]  # type: ignore[assignment]
+        t = self.shared if self.is_shared(x, bn.num_features) and not self.stacked else self.tensors
+        if t is self.tensors and x.shape[1] == bn.num_features and self.m > 1:
+            x = x.repeat(1, self.m, *([1] * (x.dim() - 2)))
+        return F.batch_norm(x, t["running_mean"], t["running_var"], t["weight"], t["bias"], False, 0.0, bn.eps)
+
+
+class _WideLinear(_WideLayer):
+    def forward(self, x: Tensor) -> Tensor:
+        linear: nn.Linear = self.source[0]  # type: ignore[assignment]
+        k, o, m = linear.in_features, linear.out_features, self.m
+        if x.dim() != 2:
+            raise RuntimeError(f"{self.prefix}: the wide path supports 2-D inputs only, got {tuple(x.shape)}.")
+        if self.is_shared(x, k):
+            if not self.stacked:
+                return F.linear(x, self.shared["weight"], self.shared["bias"])  # type: ignore[arg-type]
+            return F.linear(x, self.tensors["weight"], self.tensors["bias"])  # (n, M*O)
+        n = x.shape[0]
+        xs = x.reshape(n, m, k).transpose(0, 1)  # (M, n, K)
+        w = self.tensors["weight"].view(m, o, k).transpose(1, 2)  # type: ignore[union-attr]  # (M, K, O)
+        b = self.tensors["bias"]
+        out = torch.bmm(xs, w) if b is None else torch.baddbmm(b.view(m, 1, o), xs, w)  # (M, n, O)
+        return out.transpose(0, 1).reshape(n, m * o)
+
+
+def _wide_layer(module: nn.Module, prefix: str) -> _WideLayer | None:
+    if isinstance(module, nn.Conv2d) and module.padding_mode == "zeros" and not isinstance(module.padding, str):
+        return _WideConv2d(module, prefix)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+        return _WideBatchNorm(module, prefix)
+    if isinstance(module, nn.Linear):
+        return _WideLinear(module, prefix)
+    return None
+
+
+def _per_channel(module: nn.Module) -> bool:
+    """Parameter-free leaf modules that act on each channel alone (so on each model alone)."""
+    if isinstance(module, nn.Flatten):
+        return module.start_dim == 1 and module.end_dim == -1
+    return isinstance(module, _ELEMENTWISE + _POOLS)
+
+
+def _monotone(module: nn.Module) -> bool:
+    """Elementwise and non-decreasing, also as computed in floating point: commutes with max."""
+    if isinstance(module, nn.LeakyReLU):
+        return module.negative_slope >= 0
+    return isinstance(module, (nn.ReLU, nn.ReLU6, nn.Hardtanh))
+
+
+def _pool_before_activation(seq: nn.Sequential) -> None:
+    """Swap ``activation, MaxPool2d`` into ``MaxPool2d, activation`` (in place) inside ``seq``.
+
+    max(f(a), f(b)) = f(max(a, b)) exactly for a non-decreasing f (rounding is monotone too), so
+    the result is the same bit for bit, and the activation touches a quarter of the values.
+    """
+    items = list(seq)
+    for i in range(len(items) - 1):
+        act, pool = items[i], items[i + 1]
+        if _monotone(act) and isinstance(pool, nn.MaxPool2d) and not pool.return_indices:
+            act = copy.copy(act)
+            act.inplace = True  # the pooled tensor is new and used by nothing else
+            items[i], items[i + 1] = pool, act
+    for i, module in enumerate(items):
+        seq[i] = module
+
+
+class _WideModel:
+    """``model`` rebuilt to run M parameter sets side by side (see the module docstring)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        tensors = [*model.parameters(), *model.buffers()]
+        self.net = copy.deepcopy(model, memo={id(t): t for t in tensors})  # structure, tensors shared
+        self.layers: list[_WideLayer] = []
+        for name, module in list(self.net.named_modules()):
+            if list(module.children()):  # a container: its own forward is checked numerically
+                if list(module.parameters(recurse=False)) or list(module.buffers(recurse=False)):
+                    raise _Unsupported(f"{name or 'the model'} holds tensors outside its layers")
+                continue
+            wide = _wide_layer(module, f"{name}.")
+            if wide is None:
+                if not _per_channel(module):
+                    raise _Unsupported(f"{name} ({type(module).__name__})")
+                continue
+            parent_name, _, attr = name.rpartition(".")
+            parent = self.net.get_submodule(parent_name) if parent_name else self.net
+            setattr(parent, attr, wide)
+            self.layers.append(wide)
+        if not self.layers:
+            raise _Unsupported("no Conv2d, BatchNorm or Linear layer")
+        for module in self.net.modules():
+            if isinstance(module, nn.Sequential):
+                _pool_before_activation(module)
+            # drop the shared tensors (each call brings its own): a cached wide network must
+            # not keep a model's old weights alive
+            module._parameters = dict.fromkeys(module._parameters)
+            module._buffers = dict.fromkeys(module._buffers)
+        self.names = {f"{layer.prefix}{n}" for layer in self.layers for n in _TENSOR_NAMES}
+
+    def logits(self, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], x: Tensor) -> Tensor:
+        """Logits (M, n, classes) of the ``M`` stacked parameter sets on ``x``."""
+        m = stacked_size(params)
+        if not set(params) <= self.names:
+            raise _Unsupported(f"stacked tensors outside the wide layers: {sorted(set(params) - self.names)}")
+        for layer in self.layers:
+            layer.load(params, fixed, m)
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.net(x)
+        if out.dim() != 2:
+            raise RuntimeError(f"expected (n, classes) logits, got {tuple(out.shape)}")
+        n = out.shape[0]
+        if out.shape[1] % m:
+            raise RuntimeError(f"{out.shape[1]} logits do not split into {m} models")
+        return out.view(n, m, -1).transpose(0, 1)
+
+
+def _vmap_logits(model: nn.Module, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], x: Tensor) -> Tensor:
+    def forward_one(p: dict[str, Tensor], xb: Tensor) -> Tensor:
+        return functional_call(model, {**fixed, **p}, (xb,))
+
+    return vmap(forward_one, in_dims=(0, None))(dict(params), x)
+
+
+def _self_check(
+    wide: _WideModel, model: nn.Module, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], x: Tensor
+) -> int | None:
+    """Compare the wide path with vmap on 3 distinct parameter sets; return floats per example-model.
+
+    The sets are the first member and two random permutations of each of its tensors: members of
+    an MGE pool are near-copies of each other, so a wrong model layout would go unseen on them.
+    Returns ``None`` when the paths disagree.
+    """
+    g = torch.Generator().manual_seed(0)
+    probe = {}
+    for k, v in params.items():
+        first = v[0]
+        perms = [torch.randperm(first.numel(), generator=g).to(first.device) for _ in range(2)]
+        probe[k] = torch.stack([first, *(first.flatten()[p].view_as(first) for p in perms)])
+    xs = x[:4]
+    widest = [0]
+
+    def track(_module: nn.Module, _inputs: object, output: object) -> None:
+        if isinstance(output, Tensor):
+            widest[0] = max(widest[0], output[0].numel())
+
+    handles = [module.register_forward_hook(track) for module in wide.net.modules()]
+    try:
+        got = wide.logits(probe, fixed, xs)
+    finally:
+        for h in handles:
+            h.remove()
+    want = _vmap_logits(model, probe, fixed, xs)
+    scale = want.abs().max().clamp(min=1e-6)
+    if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-4 * float(scale)):
+        return None
+    return max(1, widest[0] // 3)
+
+
+# The wide network and its self-check result per model, per set of stacked names and input kind:
+# the discriminator calls predict_batched every round with the same model.
+_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[_WideModel | None, int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _wide_model(
+    model: nn.Module, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], inputs: Tensor
+) -> tuple[_WideModel | None, int]:
+    """The checked wide network of ``model`` and its floats per example-model, or ``(None, 0)``."""
+    key = (tuple(sorted(params)), tuple(inputs.shape[1:]), inputs.dtype, inputs.device.type)
+    cached = _CACHE.setdefault(model, {})
+    if key not in cached:
+        wide, floats = None, 0
+        try:
+            wide = _WideModel(model)
+            floats = _self_check(wide, model, params, fixed, inputs) or 0
+        except (_Unsupported, RuntimeError):
+            pass
+        cached[key] = (wide, floats) if floats else (None, 0)
+    return cached[key]
+
+
+# --------------------------------------------------------------------------- public functions
 
 
 @torch.no_grad()
@@ -39,8 +340,10 @@ def predict_batched(
             It is put in eval mode (BatchNorm uses running statistics, which are shared).
         params: ``{name: (B, *shape)}``.
         inputs: examples on the model's device.
-        batch_size: examples per forward pass.
-        models_per_chunk: models per vectorised pass; with ``batch_size`` it bounds activation memory.
+        batch_size: most examples per forward pass.
+        models_per_chunk: most models per vectorised pass; with ``batch_size`` it bounds
+            activation memory. On the wide path both are cut further so that a tile's widest
+            activation stays within ``TILE_BUDGET`` floats.
     """
     model.eval()
     n_models = stacked_size(params)
@@ -48,14 +351,36 @@ def predict_batched(
     for name in params:
         fixed.pop(name, None)
 
-    def forward_one(p: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(model, {**fixed, **p}, (x,))
+    wide, floats_per_example = _wide_model(model, params, fixed, inputs)
+    if wide is None:
+        return _predict_vmap(model, params, fixed, inputs, batch_size, models_per_chunk)
 
-    forward_many = vmap(forward_one, in_dims=(0, None))
+    # tile: as many examples as fit the budget; below MIN_TILE_EXAMPLES, fewer models instead
+    models_per_tile = min(models_per_chunk, n_models, max(1, TILE_BUDGET // (floats_per_example * MIN_TILE_EXAMPLES)))
+    models_per_tile = -(-n_models // -(-n_models // models_per_tile))  # equal chunks, not 55 + 9
     chunks = []
-    for start in range(0, n_models, models_per_chunk):
+    for start in range(0, n_models, models_per_tile):
+        chunk = {name: t[start : start + models_per_tile] for name, t in params.items()}
+        m = stacked_size(chunk)
+        tile = max(MIN_TILE_EXAMPLES, min(batch_size, TILE_BUDGET // (floats_per_example * m)))
+        preds = [wide.logits(chunk, fixed, x).argmax(dim=-1) for x in inputs.split(tile)]
+        chunks.append(torch.cat(preds, dim=1))
+    return torch.cat(chunks, dim=0)
+
+
+def _predict_vmap(
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    fixed: Mapping[str, Tensor],
+    inputs: Tensor,
+    batch_size: int,
+    models_per_chunk: int,
+) -> Tensor:
+    """The generic path: ``vmap(functional_call)`` over the models, for any architecture."""
+    chunks = []
+    for start in range(0, stacked_size(params), models_per_chunk):
         chunk = {name: t[start : start + models_per_chunk] for name, t in params.items()}
-        preds = [forward_many(chunk, x).argmax(dim=-1) for x in inputs.split(batch_size)]
+        preds = [_vmap_logits(model, chunk, fixed, x).argmax(dim=-1) for x in inputs.split(batch_size)]
         chunks.append(torch.cat(preds, dim=1))
     return torch.cat(chunks, dim=0)
 

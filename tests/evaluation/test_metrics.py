@@ -59,3 +59,20 @@ def test_relative_l2_and_summary():
     assert relative_l2(params, seed).tolist() == pytest.approx([0.0, 1.0])
     s = summary(torch.tensor([1.0, 2.0, 3.0, 10.0]))
     assert s["mean"] == 4.0 and s["median"] == 2.0 and s["min"] == 1.0 and s["max"] == 10.0
+
+
+@pytest.mark.parametrize(
+    ("arch", "in_channels", "size", "kwargs"),
+    [("digits_cnn", 1, 8, {}), ("mlp", 1, 8, {}), ("conv4", 3, 32, {"hidden_channels": 8}),
+     ("resnet18", 3, 32, {"base_channels": 8}), ("resnet12", 3, 32, {"channels": [8, 8, 16, 16]})],
+)
+def test_batched_predictions_equal_the_loop_for_every_architecture(arch, in_channels, size, kwargs):
+    torch.manual_seed(1)
+    model = build_model(arch, num_classes=5, in_channels=in_channels, image_size=size, **kwargs).eval()
+    for buffer_name, buffer in model.named_buffers():  # non-trivial BatchNorm statistics
+        if buffer.is_floating_point():
+            buffer.uniform_(0.5, 1.5)
+    params = {k: v.unsqueeze(0) + 0.05 * torch.randn(4, *v.shape) for k, v in model.named_parameters()}
+    x = torch.randn(9, in_channels, size, size)
+    assert torch.equal(predict_batched(model, params, x, batch_size=4, models_per_chunk=3),
+                       predict_one_by_one(model, params, x))
