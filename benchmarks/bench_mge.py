@@ -66,7 +66,7 @@ class Plan:
     train_limit_batches: int | None = None  # cap on training batches per epoch (quick runs only)
     synthetic_train: int = 60_000  # MNIST-sized synthetic training set, when MNIST is absent
     synthetic_test: int = 10_000
-    discriminator_size: int = 5_000  # the MNIST recipe's held-out discriminator split
+    discriminator_size: int | None = None  # held-out discriminator split; None: the MNIST recipe's
     gen_ns: tuple[int, ...] = (10, 100, 1000)  # LeNet-5 pool sizes generated
     gen_batch: int = 128  # LeNet-5 candidates per round (GeneratorSettings' default)
     eval_ns: tuple[int, ...] = (10, 100, 1000)  # LeNet-5 pool sizes evaluated
@@ -273,17 +273,18 @@ def case_train_seed(case: Case, *, workdir: str, data_root: str | None, plan: di
     p = Plan(**plan)
     recipe = mnist_recipe()
     data = recipe["data"]
+    disc_size = p.discriminator_size or data["discriminator_size"]
     if data_root is not None:
         from mge.data import build_datamodule
 
         dm = build_datamodule(
-            "mnist", root=data_root, download=False, discriminator_size=p.discriminator_size,
+            "mnist", root=data_root, download=False, discriminator_size=disc_size,
             batch_size=data["batch_size"], eval_batch_size=data["eval_batch_size"], split_seed=data["split_seed"],
         )  # fmt: skip
         dm.setup("fit")
         source = f"MNIST from {data_root}"
     else:
-        dm = synthetic_mnist(p.synthetic_train, p.synthetic_test, p.discriminator_size, data["batch_size"],
+        dm = synthetic_mnist(p.synthetic_train, p.synthetic_test, disc_size, data["batch_size"],
                              data["eval_batch_size"])  # fmt: skip
         source = f"synthetic MNIST-sized tensors ({p.synthetic_train} train incl. discriminator split, {p.synthetic_test} test)"
 
@@ -339,6 +340,7 @@ def case_train_seed(case: Case, *, workdir: str, data_root: str | None, plan: di
         "train_batches_per_epoch": trainer.num_training_batches,
         "limited_batches": p.train_limit_batches is not None,
         "batch_size": data["batch_size"],
+        "discriminator_size": disc_size,
         "epoch_seconds": epoch_seconds,
         "seconds_per_epoch": per_epoch,
         "fit_seconds": fit_seconds,
@@ -661,6 +663,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
                         help="folder holding MNIST/raw (default ../shared/data); synthetic data where absent")  # fmt: skip
     parser.add_argument("--synthetic", action="store_true", help="use synthetic MNIST-sized data even if MNIST is present")
+    parser.add_argument("--discriminator-size", type=int,
+                        help="discriminator split of the LeNet-5 seed (default: data.discriminator_size of "
+                             "conf/dataset/mnist.yaml)")  # fmt: skip
     parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                         help="one fresh process per case (default: yes, except with --quick)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -675,6 +680,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda but no CUDA device is visible")
     plan = QUICK if args.quick else FULL
+    if args.discriminator_size is not None:
+        plan = replace(plan, discriminator_size=args.discriminator_size)
     has_mnist = (args.data_root / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
     data_root = None if (args.quick or args.synthetic or not has_mnist) else str(args.data_root)
     out = args.out or RESULTS_DIR / f"{device}{'-quick' if args.quick else ''}.json"

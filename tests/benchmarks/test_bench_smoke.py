@@ -27,3 +27,10 @@ def test_quick_benchmark_writes_every_measurement_and_target(tmp_path):
     assert math.isfinite(ratio) and ratio > 0
     assert all(math.isfinite(v) and v > 0 for v in targets["batched_vs_loop_speedup"]["speedup_by_n"].values())
     assert targets["generation_memory_1000_vs_100"]["peak_rss_ratio"] > 0
+
+    rendered = subprocess.run(
+        [sys.executable, "benchmarks/report.py", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    for heading in ("### Targets", "### Seed training", "### Generation + discriminator", "### Pool evaluation"):
+        assert heading in rendered.stdout
