@@ -93,7 +93,12 @@ def generate_pool(cfg: DictConfig, seed_path: str | Path) -> tuple[dict[str, Any
     result = generate(
         sampler, discriminator, writer, gen, rng_seed=cfg.seed, on_round=log_round, progress=cfg.progress
     )
-    if result.accepted < gen.n_models:
+    if result.accepted == 0:
+        log.warning(
+            "budget spent: no candidate accepted in %d rounds, the pool is empty; raise generator.threshold "
+            "or generator.max_rounds, or loosen the discriminator", len(result.rounds)
+        )
+    elif result.accepted < gen.n_models:
         log.warning(
             "budget spent: %d of %d models accepted in %d rounds; raise generator.max_rounds or loosen "
             "the discriminator", result.accepted, gen.n_models, len(result.rounds)
@@ -105,6 +110,8 @@ def generate_pool(cfg: DictConfig, seed_path: str | Path) -> tuple[dict[str, Any
     )
     seed_train_seconds = seed.meta.get("train_seconds")
     metrics = {
+        "dataset": seed.meta.get("dataset"),
+        "model": seed.meta.get("model"),
         "pool_dir": str(Path(cfg.pool_dir).resolve()),
         "pool_hash": pool.pool_hash(),
         "n_accepted": result.accepted,
@@ -123,32 +130,38 @@ def generate_pool(cfg: DictConfig, seed_path: str | Path) -> tuple[dict[str, Any
         "device": str(device),
         "rounds": result.rounds,
     }
+    pool_metrics = {"pool/acceptance_rate": result.acceptance_rate}
+    if result.accepted:
+        pool_metrics |= {
+            "pool/test_acc_mean": evaluation.accuracies.mean().item(),
+            "pool/novelty_mean": evaluation.novelty.mean().item(),
+            "pool/seconds_per_model": result.seconds_per_accepted,
+        }
     for logger in loggers:
-        logger.log_metrics(
-            {
-                "pool/test_acc_mean": evaluation.accuracies.mean().item(),
-                "pool/novelty_mean": evaluation.novelty.mean().item(),
-                "pool/acceptance_rate": result.acceptance_rate,
-                "pool/seconds_per_model": result.seconds_per_accepted,
-            },
-            step=len(result.rounds),
-        )
+        logger.log_metrics(pool_metrics, step=len(result.rounds))
         logger.save()
     return metrics, {"pool": pool, "evaluation": evaluation, "result": result, "seed": seed}
 
 
+def pool_mean_accuracy(metrics: dict[str, Any]) -> float:
+    """What a sweeper optimises: the pool's mean test accuracy (NaN for an empty pool)."""
+    accuracy = metrics["test"]["accuracy"]
+    return float("nan") if accuracy is None else accuracy["mean"]
+
+
 def summary_table(metrics: dict[str, Any]) -> str:
     """The table ``mge`` and ``mge-generate`` print."""
-    acc = metrics["test"]["accuracy"]
+    test = metrics["test"]
+    acc, novelty = test["accuracy"] or {}, test["novelty"] or {}
     ratio = metrics["time_ratio_per_model"]
     rows = [
-        ["seed test accuracy", metrics["test"]["seed_accuracy"]],
+        ["seed test accuracy", test["seed_accuracy"]],
         ["pool size (accepted / candidates)", f"{metrics['n_accepted']} / {metrics['n_candidates']}"],
-        ["pool accuracy mean", acc["mean"]],
-        ["pool accuracy median", acc["median"]],
-        ["pool accuracy min / max", f"{acc['min']:.4f} / {acc['max']:.4f}"],
-        ["novelty (mistake IoU with seed), mean", metrics["test"]["novelty"]["mean"]],
-        ["pairwise disagreement", metrics["test"]["pairwise_disagreement"]],
+        ["pool accuracy mean", acc.get("mean", "n/a")],
+        ["pool accuracy median", acc.get("median", "n/a")],
+        ["pool accuracy min / max", f"{acc['min']:.4f} / {acc['max']:.4f}" if acc else "n/a"],
+        ["novelty (mistake IoU with seed), mean", novelty.get("mean", "n/a")],
+        ["pairwise disagreement", "n/a" if test["pairwise_disagreement"] is None else test["pairwise_disagreement"]],
         ["acceptance rate", metrics["acceptance_rate"]],
         ["final threshold t", metrics["final_threshold"]],
         ["seconds per accepted model", metrics["seconds_per_accepted_model"]],
@@ -163,7 +176,7 @@ def main(cfg: DictConfig) -> float:
         metrics, _ = generate_pool(cfg, cfg.seed_model)
         write_metrics(metrics, cfg.paths.output_dir)
         print(summary_table(metrics))
-        return metrics["test"]["accuracy"]["mean"]
+        return pool_mean_accuracy(metrics)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from mge.cli.config import CONF_DIR, job, write_metrics
-from mge.cli.generate import generate_pool, summary_table
+from mge.cli.generate import generate_pool, pool_mean_accuracy, summary_table
 from mge.cli.train import train
 
 
@@ -30,7 +30,7 @@ def main(cfg: DictConfig) -> float:
     with job(cfg):
         metrics = run(cfg)
         print(summary_table(metrics["generate"]))
-        return metrics["generate"]["test"]["accuracy"]["mean"]
+        return pool_mean_accuracy(metrics["generate"])
 
 
 if __name__ == "__main__":

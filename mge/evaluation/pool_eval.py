@@ -23,12 +23,14 @@ class PoolEvaluation:
     relative_l2: Tensor  # (B,) distance to the seed
 
     def summary(self) -> dict[str, object]:
+        """The seed's accuracy and the pool's statistics (``None`` for an empty pool)."""
+        empty = self.accuracies.numel() == 0
         return {
             "seed_accuracy": self.seed_accuracy,
-            "accuracy": summary(self.accuracies),
-            "novelty": summary(self.novelty),
-            "pairwise_disagreement": self.disagreement,
-            "relative_l2": summary(self.relative_l2),
+            "accuracy": None if empty else summary(self.accuracies),
+            "novelty": None if empty else summary(self.novelty),
+            "pairwise_disagreement": None if empty else self.disagreement,
+            "relative_l2": None if empty else summary(self.relative_l2),
         }
 
 
@@ -42,9 +44,10 @@ def evaluate_pool(
     batch_size: int = 1000,
     models_per_chunk: int = 64,
 ) -> PoolEvaluation:
-    """Accuracy, novelty, disagreement and distance of every member on ``inputs``."""
-    if len(pool) == 0:
-        raise ValueError(f"Pool {pool.root} has no members to evaluate.")
+    """Accuracy, novelty, disagreement and distance of every member on ``inputs``.
+
+    An empty pool (a budget that accepted nothing) still gets the seed's accuracy.
+    """
     model = pool.seed.build().to(device)
     x, y = inputs.to(device), labels.to(device)
     seed_params = {k: pool.seed.state_dict[k].to(device) for k in pool.targets}
@@ -53,7 +56,7 @@ def evaluate_pool(
         return predict_batched(model, params, x, batch_size=batch_size, models_per_chunk=models_per_chunk)
 
     seed_preds = predict({k: v.unsqueeze(0) for k, v in seed_params.items()})[0]
-    preds, distances = [], []
+    preds, distances = [seed_preds.new_empty(0, len(y))], [torch.empty(0, dtype=torch.float64, device=device)]
     for _, params in pool.chunks():
         params = {k: v.to(device) for k, v in params.items()}
         preds.append(predict(params))

@@ -3,6 +3,12 @@
 After each round the discriminator's acceptance rate steers the knob: accepting more than the
 target means the generator can afford more diversity (lower t, or higher alpha); accepting fewer
 means it must stay closer to the seed.
+
+Both knobs move the energy a candidate resamples, about alpha^2 * (1 - t) of each tensor's
+energy, and they move it geometrically: acceptance falls from ~all to ~none over a range of 1 - t
+spanning orders of magnitude (on the LeNet-5 seeds from 1e-4 to 1e-2), so equal additive steps in
+t would be too coarse near t = 1 and too slow far from it. One ``step`` changes that energy by the
+same factor whichever knob moves.
 """
 
 from __future__ import annotations
@@ -17,13 +23,13 @@ KNOBS = ("threshold", "alpha", "none")
 
 @dataclass
 class AcceptanceController:
-    """Moves t (additively) or alpha (multiplicatively) toward a target acceptance rate."""
+    """Moves t or alpha toward a target acceptance rate, geometrically in the resampled energy."""
 
     threshold: float  # energy threshold t in (0, 1]
     alpha: float  # scale on the resampled coefficients' std
     knob: Knob = "threshold"
     target_rate: float = 0.5  # acceptance rate the feedback aims for
-    step: float = 0.05  # largest move per round (t units, or log-alpha units)
+    step: float = 2.0  # gain: the resampled energy is scaled by exp(step * (rate - target_rate))
     min_threshold: float = 0.5  # t never falls below this
     max_threshold: float = 0.9999  # t = 1 makes exact copies of the seed: stop just short of it
 
@@ -43,9 +49,12 @@ class AcceptanceController:
 
     def update(self, acceptance_rate: float) -> None:
         """Feed back one round's acceptance rate."""
-        error = acceptance_rate - self.target_rate  # > 0: too easy, diversify
+        if not 0.0 <= acceptance_rate <= 1.0:
+            raise ValueError(f"An acceptance rate lies in [0, 1], got {acceptance_rate}.")
+        factor = math.exp(self.step * (acceptance_rate - self.target_rate))  # > 1: too easy, diversify
         if self.knob == "threshold":
-            moved = self.threshold - self.step * error
-            self.threshold = min(max(moved, self.min_threshold), self.max_threshold)
+            resampled = (1.0 - self.threshold) * factor
+            resampled = min(max(resampled, 1.0 - self.max_threshold), 1.0 - self.min_threshold)
+            self.threshold = 1.0 - resampled
         elif self.knob == "alpha":
-            self.alpha = self.alpha * math.exp(self.step * error)
+            self.alpha = self.alpha * math.sqrt(factor)

@@ -35,7 +35,7 @@ class GeneratorSettings:
     granularity: str = "kernel"  # DCT axes: "tensor", "flat" or "kernel" (see mge.latent.codec)
     knob: str = "threshold"  # what the feedback moves: "threshold", "alpha" or "none"
     target_acceptance: float = 0.5  # acceptance rate the feedback aims for
-    feedback_step: float = 0.05  # largest knob move per round
+    feedback_step: float = 2.0  # feedback gain: resampled energy x exp(step * (rate - target)) per round
     min_threshold: float = 0.5  # the feedback never lowers t below this
     include: tuple[str, ...] = ("*",)  # glob patterns of generated parameter names
     exclude: tuple[str, ...] = ()  # glob patterns of parameters copied from the seed

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mge.cli.config import ConfigError
-from mge.cli.generate import generate_pool
+from mge.cli.generate import generate_pool, summary_table
 from mge.pool import Pool
 from tests.conftest import QUIET_GENERATE, compose_config
 
@@ -98,3 +98,15 @@ def test_missing_seed_names_the_path(tmp_path):
     cfg = compose_config("generate", [*SMALL, f"seed_model={tmp_path / 'nowhere'}"], tmp_path / "x")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         generate_pool(cfg, cfg.seed_model)
+
+
+def test_a_budget_that_accepts_nothing_reports_an_empty_pool_with_the_seed_accuracy(tmp_path, digits_seed_dir):
+    metrics, objects = run(
+        tmp_path, digits_seed_dir, "none",
+        ["generator.knob=none", "generator.max_rounds=1", "discriminator.max_distribution_distance=1e-9"],
+    )  # fmt: skip
+    assert metrics["n_accepted"] == 0 and len(objects["pool"]) == 0
+    assert metrics["acceptance_rate"] == 0.0
+    assert 0.5 < metrics["test"]["seed_accuracy"] <= 1.0
+    assert metrics["test"]["accuracy"] is None and metrics["test"]["novelty"] is None
+    assert "n/a" in summary_table(metrics)

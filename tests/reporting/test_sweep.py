@@ -1,0 +1,63 @@
+"""Sweep tables: one row per Hydra job, from its overrides and metrics.json."""
+
+import csv
+import json
+
+import pytest
+
+from mge.reporting import collect_jobs, plot_sweep, sweep_rows, write_table
+
+COLUMNS = {"t": "override.generator.threshold", "acc": "metrics.test.accuracy.mean", "name": "metrics.dataset"}
+
+
+def write_job(sweep, num, overrides, metrics=None):
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if metrics is not None:
+        (job / "metrics.json").write_text(json.dumps(metrics))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    write_job(tmp_path, 0, ["generator.threshold=0.99", "seed_model=a"], {"dataset": "mnist", "test": {"accuracy": {"mean": 0.97}}})
+    write_job(tmp_path, 10, ["generator.threshold=0.999"], {"dataset": "mnist", "test": {"accuracy": None}})
+    write_job(tmp_path, 2, ["generator.threshold=0.9"])  # a failed job: no metrics.json
+    (tmp_path / "multirun.yaml").write_text("{}")
+    return tmp_path
+
+
+def test_rows_follow_job_order_with_typed_overrides_and_missing_values_as_none(sweep):
+    rows = sweep_rows(collect_jobs(sweep), COLUMNS)
+    assert rows == [
+        {"t": 0.99, "acc": 0.97, "name": "mnist"},
+        {"t": 0.9, "acc": None, "name": None},
+        {"t": 0.999, "acc": None, "name": "mnist"},
+    ]
+
+
+def test_markdown_and_csv_hold_the_same_rows(sweep, tmp_path):
+    rows = sweep_rows(collect_jobs(sweep), COLUMNS)
+    md, csv_path = write_table(rows, tmp_path / "out", "t3")
+    with csv_path.open() as f:
+        read = list(csv.DictReader(f))
+    assert [r["t"] for r in read] == ["0.99", "0.9", "0.999"]
+    assert read[1]["acc"] == ""
+    lines = md.read_text().splitlines()
+    assert lines[0].split("|")[1].strip() == "t" and len(lines) == 2 + len(rows)
+
+
+def test_plot_is_a_png_with_points_only_where_values_exist(sweep, tmp_path):
+    rows = sweep_rows(collect_jobs(sweep), COLUMNS)
+    png = plot_sweep(rows, "t", ["acc"], tmp_path / "t3.png", group="name", x_scale="logit")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_folder_without_jobs_or_a_bad_column_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no Hydra job folders"):
+        collect_jobs(tmp_path)
+    with pytest.raises(FileNotFoundError, match="No sweep folder"):
+        collect_jobs(tmp_path / "absent")
+    write_job(tmp_path, 0, ["a=1"], {})
+    with pytest.raises(ValueError, match="must start with"):
+        sweep_rows(collect_jobs(tmp_path), {"a": "config.a"})
