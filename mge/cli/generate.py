@@ -126,7 +126,9 @@ def generate_pool(cfg: DictConfig, seed_path: str | Path) -> tuple[dict[str, Any
         "discriminator_seconds": result.discriminator_seconds,
         "seconds_per_accepted_model": result.seconds_per_accepted,
         "seed_train_seconds": seed_train_seconds,
-        "time_ratio_per_model": (result.seconds_per_accepted / seed_train_seconds) if seed_train_seconds else None,
+        "time_ratio_per_model": (
+            result.seconds_per_accepted / seed_train_seconds if seed_train_seconds and result.accepted else None
+        ),
         "device": str(device),
         "rounds": result.rounds,
     }
@@ -164,7 +166,7 @@ def summary_table(metrics: dict[str, Any]) -> str:
         ["pairwise disagreement", "n/a" if test["pairwise_disagreement"] is None else test["pairwise_disagreement"]],
         ["acceptance rate", metrics["acceptance_rate"]],
         ["final threshold t", metrics["final_threshold"]],
-        ["seconds per accepted model", metrics["seconds_per_accepted_model"]],
+        ["seconds per accepted model", metrics["seconds_per_accepted_model"] or "n/a"],
         ["ratio to one seed training", "n/a" if ratio is None else f"{100 * ratio:.3f}%"],
     ]
     return markdown_table(["metric", "value"], rows)

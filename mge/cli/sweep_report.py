@@ -44,7 +44,7 @@ class SweepReport(Callback):
         failed = [job["job"] for job in jobs if job["metrics"] is None]
         if failed:
             log.warning("%s: jobs %s wrote no metrics.json; their rows are empty", self.name, failed)
-        rows = sweep_rows(jobs, self.columns)
+        rows = sorted(sweep_rows(jobs, self.columns), key=self._order)
         md, csv_path = write_table(rows, sweep_dir, self.name)
         png = plot_sweep(
             rows, self.x, self.plots, Path(sweep_dir) / f"{self.name}.png", group=self.group,
@@ -52,6 +52,11 @@ class SweepReport(Callback):
         )  # fmt: skip
         log.info("%s: wrote %s, %s and %s", self.name, md, csv_path, png)
         return rows
+
+    def _order(self, row: dict[str, Any]) -> tuple:
+        """Rows by group, then x; missing values last."""
+        keys = [self.group, self.x] if self.group else [self.x]
+        return tuple((row[k] is None, str(row[k]) if k == self.group else row[k] or 0) for k in keys)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.report(config.hydra.sweep.dir)

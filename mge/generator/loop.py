@@ -86,8 +86,11 @@ class GenerationResult:
         return self.passed / max(self.candidates, 1)
 
     @property
-    def seconds_per_accepted(self) -> float:
-        return (self.generation_seconds + self.discriminator_seconds) / max(self.accepted, 1)
+    def seconds_per_accepted(self) -> float | None:
+        """Sampling plus discriminator seconds per model kept; None when none was kept."""
+        if self.accepted == 0:
+            return None
+        return (self.generation_seconds + self.discriminator_seconds) / self.accepted
 
 
 def _encode_rng(generator: torch.Generator) -> str:

@@ -109,4 +109,5 @@ def test_a_budget_that_accepts_nothing_reports_an_empty_pool_with_the_seed_accur
     assert metrics["acceptance_rate"] == 0.0
     assert 0.5 < metrics["test"]["seed_accuracy"] <= 1.0
     assert metrics["test"]["accuracy"] is None and metrics["test"]["novelty"] is None
+    assert metrics["seconds_per_accepted_model"] is None and metrics["time_ratio_per_model"] is None
     assert "n/a" in summary_table(metrics)
