@@ -44,7 +44,10 @@ def collect_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
             key, _, value = item.partition("=")
             override[key.lstrip("+~")] = _parse_value(value)
         metrics_file = job_dir / "metrics.json"
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+        try:
+            metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{metrics_file} is not valid JSON ({error}); rerun that job or delete the file.") from error
         jobs.append({"job": job_dir.name, "override": override, "metrics": metrics})
     if not jobs:
         raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (numbered, with .hydra/overrides.yaml).")

@@ -61,3 +61,10 @@ def test_a_folder_without_jobs_or_a_bad_column_is_refused(tmp_path):
     write_job(tmp_path, 0, ["a=1"], {})
     with pytest.raises(ValueError, match="must start with"):
         sweep_rows(collect_jobs(tmp_path), {"a": "config.a"})
+
+
+def test_a_corrupt_metrics_file_is_named(tmp_path):
+    write_job(tmp_path, 0, ["a=1"])
+    (tmp_path / "0" / "metrics.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"0/metrics.json is not valid JSON"):
+        collect_jobs(tmp_path)
