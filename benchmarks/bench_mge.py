@@ -80,6 +80,7 @@ class Plan:
     resnet_eval_n: int = 4
     resnet_eval_examples: int = 16
     resnet_loop_max_models: int = 4
+    matmul_size: int = 2048  # square fp32 matrix product timed as the device's arithmetic ceiling
 
 
 FULL = Plan()
@@ -95,6 +96,7 @@ QUICK = Plan(
     batched_max_models=6,
     loop_max_models=4,
     resnet_base_channels=8,  # a 175k-parameter ResNet-18 layout: exercises the code, fast
+    matmul_size=256,
     resnet_gen_ns=(1, 2),
     resnet_gen_batch=2,
     resnet_disc_examples=2,
@@ -457,7 +459,7 @@ def case_generate(case: Case, *, arch: str, n: int, workdir: str, plan: dict[str
         "seconds_per_accepted": result.seconds_per_accepted,
         "seconds_per_candidate": (result.generation_seconds + result.discriminator_seconds) / max(result.candidates, 1),
         "total_seconds": seconds,  # generate() with disk writes, hashes and manifests
-        "total_seconds_per_accepted": seconds / max(result.accepted, 1),
+        "total_seconds_per_accepted": seconds / result.accepted if result.accepted else None,
         "pool_bytes": _dir_bytes(pool_dir),
         "rss_per_round_mb": rss_per_round,
         "params_per_model": sum(t.numel() for t in seed_targets.values()),
@@ -562,6 +564,25 @@ def machine(device: str) -> dict[str, Any]:
         "cuda": torch.version.cuda if device == "cuda" else None,
     }
     return info
+
+
+def matmul_peak_gflops(device: str, size: int) -> float:
+    """Best of 3 timings of a square fp32 matrix product: the arithmetic ceiling of this device."""
+    import torch
+
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    repeats = max(2, int(2e10 / (2 * size**3)))  # ~20 GFLOP per timing
+    a @ b
+    best = 0.0
+    for _ in range(3):
+        sync()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        sync()
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
 
 
 def code_version() -> dict[str, Any]:
@@ -712,7 +733,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seed_seconds = results["train_seed"]["one_seed_training_seconds"]
     for rows in results["generate"].values():
         for r in rows:
-            r["ratio_to_one_seed_training"] = r["seconds_per_accepted"] / seed_seconds if r["arch"] == "lenet5" else None
+            r["ratio_to_one_seed_training"] = _ratio(r["seconds_per_accepted"], seed_seconds) if r["arch"] == "lenet5" else None
     resnet = results["generate"]["resnet18"]
     if len(resnet) > 1:
         a, b = resnet[0], resnet[-1]
@@ -725,7 +746,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "mode": "quick" if args.quick else "full",
         "command": "python benchmarks/bench_mge.py" + (" --quick" if args.quick else ""),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(device),
+        "machine": {**machine(device), "matmul_fp32_gflops": matmul_peak_gflops(device, plan.matmul_size)},
         "code": code_version(),
         "isolated_processes": ISOLATE,
         "load_average": {"before": load_before, "after": os.getloadavg() if hasattr(os, "getloadavg") else None},

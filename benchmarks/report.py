@@ -25,6 +25,7 @@ def render(report: dict[str, Any]) -> str:
     out.append(
         f"Machine: {m['cpu_model']}, {m['cpu_cores']} cores, {m['memory_gb']} GB, "
         f"{'GPU ' + m['gpu'] if m['gpu'] else 'no GPU'}; torch {m['torch']} ({m['torch_threads']} threads), "
+        f"fp32 matrix product {m.get('matmul_fp32_gflops', float('nan')):.0f} GFLOP/s, "
         f"Python {m['python']}. Date {report['date']}, run took {report['wall_seconds'] / 60:.1f} min; "
         f"load average before {load.get('before')}, after {load.get('after')}."
     )

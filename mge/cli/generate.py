@@ -146,9 +146,16 @@ def generate_pool(cfg: DictConfig, seed_path: str | Path) -> tuple[dict[str, Any
 
 
 def pool_mean_accuracy(metrics: dict[str, Any]) -> float:
-    """What a sweeper optimises: the pool's mean test accuracy (NaN for an empty pool)."""
+    """What a sweeper optimises: the pool's mean test accuracy.
+
+    NaN for an empty pool: an optimising sweeper (e.g. Optuna) records that trial as failed.
+    """
     accuracy = metrics["test"]["accuracy"]
     return float("nan") if accuracy is None else accuracy["mean"]
+
+
+def _or_na(value: Any) -> Any:
+    return "n/a" if value is None else value
 
 
 def summary_table(metrics: dict[str, Any]) -> str:
@@ -163,10 +170,10 @@ def summary_table(metrics: dict[str, Any]) -> str:
         ["pool accuracy median", acc.get("median", "n/a")],
         ["pool accuracy min / max", f"{acc['min']:.4f} / {acc['max']:.4f}" if acc else "n/a"],
         ["novelty (mistake IoU with seed), mean", novelty.get("mean", "n/a")],
-        ["pairwise disagreement", "n/a" if test["pairwise_disagreement"] is None else test["pairwise_disagreement"]],
+        ["pairwise disagreement", _or_na(test["pairwise_disagreement"])],
         ["acceptance rate", metrics["acceptance_rate"]],
         ["final threshold t", metrics["final_threshold"]],
-        ["seconds per accepted model", metrics["seconds_per_accepted_model"] or "n/a"],
+        ["seconds per accepted model", _or_na(metrics["seconds_per_accepted_model"])],
         ["ratio to one seed training", "n/a" if ratio is None else f"{100 * ratio:.3f}%"],
     ]
     return markdown_table(["metric", "value"], rows)

@@ -15,9 +15,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mge.reporting import collect_jobs, plot_sweep, sweep_rows, write_table
+from mge.reporting.sweep import check_column_path, collect_jobs, order_key, plot_sweep, sweep_rows, write_table
 
 log = logging.getLogger("mge")
+
+X_SCALES = ("linear", "log", "logit", "symlog")
 
 
 class SweepReport(Callback):
@@ -35,6 +37,10 @@ class SweepReport(Callback):
         missing = [c for c in (x, *plots, *([group] if group else [])) if c not in columns]
         if missing:
             raise ValueError(f"SweepReport {name!r}: {missing} are not among its columns {list(columns)}.")
+        if x_scale not in X_SCALES:
+            raise ValueError(f"SweepReport {name!r}: unknown x_scale {x_scale!r}. Valid values are {list(X_SCALES)}.")
+        for path in columns.values():
+            check_column_path(path)
         self.name, self.columns, self.x, self.plots = name, dict(columns), x, list(plots)
         self.group, self.x_scale = group, x_scale
 
@@ -55,8 +61,7 @@ class SweepReport(Callback):
 
     def _order(self, row: dict[str, Any]) -> tuple:
         """Rows by group, then x; missing values last."""
-        keys = [self.group, self.x] if self.group else [self.x]
-        return tuple((row[k] is None, str(row[k]) if k == self.group else row[k] or 0) for k in keys)
+        return tuple(order_key(row[k]) for k in ([self.group, self.x] if self.group else [self.x]))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.report(config.hydra.sweep.dir)

@@ -4,11 +4,12 @@ After each round the discriminator's acceptance rate steers the knob: accepting 
 target means the generator can afford more diversity (lower t, or higher alpha); accepting fewer
 means it must stay closer to the seed.
 
-Both knobs move the energy a candidate resamples, about alpha^2 * (1 - t) of each tensor's
-energy, and they move it geometrically: acceptance falls from ~all to ~none over a range of 1 - t
-spanning orders of magnitude (on the LeNet-5 seeds from 1e-4 to 1e-2), so equal additive steps in
-t would be too coarse near t = 1 and too slow far from it. One ``step`` changes that energy by the
-same factor whichever knob moves.
+Both knobs move the energy of the resampled coefficients, about alpha^2 * (1 - t) of each
+tensor's energy, and they move it geometrically: acceptance falls from ~all to ~none over orders
+of magnitude of 1 - t (between about 1e-4 and 5e-2 on the LeNet-5 seeds of docs/results.md), so
+equal additive steps in t would be too coarse near t = 1 and too slow far from it. One ``step``
+scales that resampled energy by the same factor whichever knob moves. (The distance to the seed,
+about (1 + alpha^2) * (1 - t), scales by that factor only when t moves.)
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from typing import Literal
 
 Knob = Literal["threshold", "alpha", "none"]
 KNOBS = ("threshold", "alpha", "none")
+# Recorded in pool manifests: a pool is resumed only under the rule that started it (the additive
+# rule before this one read feedback_step in t units).
+FEEDBACK_RULE = "geometric-resampled-energy"
 
 
 @dataclass
@@ -31,7 +35,7 @@ class AcceptanceController:
     target_rate: float = 0.5  # acceptance rate the feedback aims for
     step: float = 2.0  # gain: the resampled energy is scaled by exp(step * (rate - target_rate))
     min_threshold: float = 0.5  # t never falls below this
-    max_threshold: float = 0.9999  # t = 1 makes exact copies of the seed: stop just short of it
+    max_threshold: float = 0.9999  # the feedback raises t no higher (t = 1 makes exact copies of the seed)
 
     def __post_init__(self) -> None:
         if self.knob not in KNOBS:
@@ -42,8 +46,11 @@ class AcceptanceController:
             raise ValueError(
                 f"generator.threshold={self.threshold} must lie in [min_threshold={self.min_threshold}, 1]."
             )
-        if self.alpha < 0:
-            raise ValueError(f"generator.alpha must be >= 0, got {self.alpha}.")
+        if self.alpha < 0 or (self.knob == "alpha" and self.alpha == 0):
+            raise ValueError(
+                f"generator.alpha must be >= 0 (> 0 with generator.knob=alpha, whose steps are factors), "
+                f"got {self.alpha}."
+            )
         if self.step < 0:
             raise ValueError(f"generator.feedback_step must be >= 0, got {self.step}.")
 

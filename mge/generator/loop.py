@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mge.discriminator import Discriminator
-from mge.generator.feedback import KNOBS, AcceptanceController
+from mge.generator.feedback import FEEDBACK_RULE, KNOBS, AcceptanceController
 from mge.generator.sampler import LatentSampler
 from mge.latent import GRANULARITIES, LatentCodec
 from mge.pool import PoolWriter
@@ -58,6 +58,9 @@ class GeneratorSettings:
         self.controller()
 
     def controller(self) -> AcceptanceController:
+        # The feedback's range of t includes the starting t, except t = 1: no resampled energy to
+        # scale, so the first move goes to the controller's default ceiling.
+        ceiling = AcceptanceController.max_threshold
         return AcceptanceController(
             threshold=self.threshold,
             alpha=self.alpha,
@@ -65,6 +68,7 @@ class GeneratorSettings:
             target_rate=self.target_acceptance,
             step=self.feedback_step,
             min_threshold=min(self.min_threshold, self.threshold),
+            max_threshold=max(ceiling, self.threshold) if self.threshold < 1 else ceiling,
         )
 
 
@@ -204,5 +208,6 @@ def generate(
 
 
 def settings_dict(settings: GeneratorSettings) -> dict:
-    """Settings as plain JSON values (tuples as lists), e.g. for a pool manifest."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+    """Settings as plain JSON values (tuples as lists) plus the feedback rule, for a pool manifest."""
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+    return {**plain, "feedback_rule": FEEDBACK_RULE}

@@ -188,7 +188,8 @@ class PoolWriter:
                 )
             if self.manifest["config"] != config:
                 raise ValueError(
-                    f"Pool {self.root} exists and was made with a different config, so it cannot be "
+                    f"Pool {self.root} exists and was made with a different config "
+                    f"({', '.join(_differing_keys(self.manifest['config'], config))} differ), so it cannot be "
                     "resumed. Pick another output folder, or delete it to start over."
                 )
             self.resumed = True
@@ -254,3 +255,14 @@ class PoolWriter:
         self.manifest["summary"] = dict(summary)
         atomic_write_json(self.manifest, self.root / MANIFEST)
         return Pool.load(self.root, verify=False)
+
+
+def _differing_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested configs."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [prefix or "config"] if old != new else []
+    return [
+        differing
+        for key in sorted(set(old) | set(new))
+        for differing in _differing_keys(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else key)
+    ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from mge.reporting.table import markdown_table
 
@@ -22,13 +23,6 @@ from mge.reporting.table import markdown_table
 def _job_dirs(sweep_dir: Path) -> list[Path]:
     jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra" / "overrides.yaml").is_file()]
     return sorted(jobs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
 
 
 def collect_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
@@ -39,10 +33,8 @@ def collect_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
     jobs = []
     for job_dir in _job_dirs(sweep_dir):
         overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
-        override = {}
-        for item in overrides:
-            key, _, value = item.partition("=")
-            override[key.lstrip("+~")] = _parse_value(value)
+        # Hydra's own parser, so that values get the types the job saw (1e-3 is a float, on a string)
+        override = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(overrides)}
         metrics_file = job_dir / "metrics.json"
         try:
             metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
@@ -54,11 +46,19 @@ def collect_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
     return jobs
 
 
+SECTIONS = ("job", "override", "metrics")
+
+
+def check_column_path(path: str) -> None:
+    """Refuse a column path that names no part of a job."""
+    if path.partition(".")[0] not in SECTIONS:
+        raise ValueError(f"Column path {path!r} must start with 'job', 'override.' or 'metrics.'.")
+
+
 def lookup(job: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted ``path`` ("override.<key>" or "metrics.<a>.<b>"); None where absent."""
+    check_column_path(path)
     section, _, rest = path.partition(".")
-    if section not in ("job", "override", "metrics"):
-        raise ValueError(f"Column path {path!r} must start with 'job', 'override.' or 'metrics.'.")
     value = job.get(section)
     if section == "override":
         return value.get(rest)  # override keys contain dots themselves
@@ -67,6 +67,16 @@ def lookup(job: Mapping[str, Any], path: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def order_key(value: Any) -> tuple:
+    """Sort key for cells of any type: numbers in order, then other values as text, None last."""
+    numeric = _is_number(value)
+    return (value is None, not numeric, value if numeric else str(value))
 
 
 def sweep_rows(jobs: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -99,22 +109,21 @@ def plot_sweep(
     x_scale: str = "linear",
     title: str = "",
 ) -> Path:
-    """One panel per ``y`` against ``x``, one line per value of ``group``; missing points are skipped.
+    """One panel per ``y`` against ``x``, one line per value of ``group``; non-numeric points are skipped.
 
-    ``x_scale`` is a matplotlib scale: "linear", "log", or "logit" (spreads t = 0.99, 0.999, ...).
+    ``x_scale`` is a matplotlib scale: "linear", "log", or "logit" (spreads t = 0.99, 0.999, ...;
+    it cannot show x = 0 or 1, and log cannot show x <= 0: such points are left out).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: leaves the caller's backend alone
 
     groups: dict[Any, list[Mapping[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row.get(group) if group else None, []).append(row)
-    fig, axes = plt.subplots(1, len(ys), figsize=(4.2 * len(ys), 3.4), squeeze=False)
-    for ax, y in zip(axes[0], ys):
+    fig = Figure(figsize=(4.2 * len(ys), 3.4))
+    for i, y in enumerate(ys):
+        ax = fig.add_subplot(1, len(ys), i + 1)
         for label, members in groups.items():
-            points = sorted((r[x], r[y]) for r in members if r[x] is not None and r[y] is not None)
+            points = sorted((r[x], r[y]) for r in members if _is_number(r[x]) and _is_number(r[y]))
             if points:
                 ax.plot(*zip(*points), marker="o", label=None if label is None else str(label))
         ax.set_xlabel(x)
@@ -128,5 +137,4 @@ def plot_sweep(
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

@@ -13,11 +13,11 @@ from tests.conftest import REPO_ROOT
 FAST = ["debug=fast", "trainer.enable_progress_bar=false"]
 
 
-def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    """Run ``python -m mge.cli.<module>`` like its console script, from the repo root."""
+def run(args: list[str], tmp_path: Path, cwd: Path = REPO_ROOT, **env: str) -> subprocess.CompletedProcess:
+    """Run ``python -m mge.cli.<module>`` like its console script, from ``cwd`` (the repo root)."""
     return subprocess.run(
         [sys.executable, "-m", *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=600,
@@ -34,12 +34,11 @@ def test_main_job_trains_generates_and_prints_the_table(tmp_path):
     assert (tmp_path / "seed.safetensors").is_file() and (tmp_path / "pool" / "manifest.json").is_file()
 
 
-def test_multirun_sweeps_seeds_into_separate_jobs(tmp_path):
-    sweep = tmp_path / "sweep"
-    result = run(
-        ["mge.cli.train", "-m", "seed=1,2", *FAST, "logger=none", f"hydra.sweep.dir={sweep}"], tmp_path
-    )
+def test_multirun_sweeps_seeds_into_separate_jobs_under_the_launch_folder(tmp_path):
+    # the default sweep folder, resolved before any job runs: outputs/<task>/multiruns/<time>/<job>
+    result = run(["mge.cli.train", "-m", "seed=1,2", *FAST, "logger=none"], tmp_path, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
     seeds = sorted(json.loads((sweep / str(i) / "metrics.json").read_text())["seed"] for i in (0, 1))
     assert seeds == [1, 2]
 

@@ -1,5 +1,7 @@
 """mge-generate: reproducible pools, exact resume, metrics.json, clear errors."""
 
+import json
+
 import pytest
 import torch
 
@@ -111,3 +113,14 @@ def test_a_budget_that_accepts_nothing_reports_an_empty_pool_with_the_seed_accur
     assert metrics["test"]["accuracy"] is None and metrics["test"]["novelty"] is None
     assert metrics["seconds_per_accepted_model"] is None and metrics["time_ratio_per_model"] is None
     assert "n/a" in summary_table(metrics)
+
+
+def test_a_pool_started_under_another_feedback_rule_is_not_resumed(tmp_path, digits_seed_dir):
+    run(tmp_path, digits_seed_dir, "old")
+    manifest_path = tmp_path / "old" / "pool" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["finished"] = False  # an unfinished pool from before the rule was recorded
+    del manifest["config"]["generator"]["feedback_rule"]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"generator\.feedback_rule differ"):
+        run(tmp_path, digits_seed_dir, "old")

@@ -24,6 +24,15 @@ def test_report_orders_rows_by_group_then_x(tmp_path):
     assert (tmp_path / "t3.png").is_file() and (tmp_path / "t3.md").is_file()
 
 
-def test_plots_must_name_columns():
-    with pytest.raises(ValueError, match="not among its columns"):
-        SweepReport("t3", COLUMNS, x="t", plots=["novelty"])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"plots": ["novelty"]}, "not among its columns"),
+        ({"x_scale": "logarithmic"}, "unknown x_scale 'logarithmic'"),
+        ({"columns": {**COLUMNS, "bad": "config.n"}}, "must start with"),
+    ],
+)
+def test_bad_report_settings_are_refused_when_the_callback_is_built(kwargs, match):
+    settings = {"name": "t3", "columns": COLUMNS, "x": "t", "plots": ["acc"], **kwargs}
+    with pytest.raises(ValueError, match=match):
+        SweepReport(**settings)

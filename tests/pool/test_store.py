@@ -71,7 +71,7 @@ def test_corrupt_shard_gives_a_clear_error(tmp_path, seed):
 
 def test_resuming_with_a_different_config_or_seed_is_refused(tmp_path, seed):
     write_pool(tmp_path / "pool", seed, rounds=1)
-    with pytest.raises(ValueError, match="different config"):
+    with pytest.raises(ValueError, match=r"different config \(n differ\)"):
         PoolWriter(tmp_path / "pool", seed, ["head.weight"], config={"n": 7}, seed_reference={"sha256": "abc"})
     with pytest.raises(ValueError, match="another seed"):
         PoolWriter(tmp_path / "pool", seed, ["head.weight"], config={"n": 6}, seed_reference={"sha256": "def"})

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mge.reporting import collect_jobs, plot_sweep, sweep_rows, write_table
+from mge.reporting.sweep import collect_jobs, order_key, plot_sweep, sweep_rows, write_table
 
 COLUMNS = {"t": "override.generator.threshold", "acc": "metrics.test.accuracy.mean", "name": "metrics.dataset"}
 
@@ -47,7 +47,7 @@ def test_markdown_and_csv_hold_the_same_rows(sweep, tmp_path):
     assert lines[0].split("|")[1].strip() == "t" and len(lines) == 2 + len(rows)
 
 
-def test_plot_is_a_png_with_points_only_where_values_exist(sweep, tmp_path):
+def test_plot_writes_a_png_even_where_values_are_missing(sweep, tmp_path):
     rows = sweep_rows(collect_jobs(sweep), COLUMNS)
     png = plot_sweep(rows, "t", ["acc"], tmp_path / "t3.png", group="name", x_scale="logit")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -68,3 +68,13 @@ def test_a_corrupt_metrics_file_is_named(tmp_path):
     (tmp_path / "0" / "metrics.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"0/metrics.json is not valid JSON"):
         collect_jobs(tmp_path)
+
+
+def test_override_values_get_the_types_hydra_gave_the_job(tmp_path):
+    write_job(tmp_path, 0, ["generator.threshold=1e-3", "tag=on", "+extra=2", "seed_model=outputs/results/mnist"], {})
+    override = collect_jobs(tmp_path)[0]["override"]
+    assert override == {"generator.threshold": 0.001, "tag": "on", "extra": 2, "seed_model": "outputs/results/mnist"}
+
+
+def test_cells_of_mixed_types_sort_numbers_first_then_text_then_missing():
+    assert sorted([None, "b", 0.5, "a", 2, None, 0.1], key=order_key) == [0.1, 0.5, 2, "a", "b", None, None]
