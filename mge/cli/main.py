@@ -11,13 +11,18 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from mge.cli.config import CONF_DIR, job, write_metrics
+from mge.cli.config import CONF_DIR, job, settings_from_config, write_metrics
 from mge.cli.generate import generate_pool, pool_mean_accuracy, summary_table
 from mge.cli.train import train
+from mge.discriminator import DiscriminatorSettings
+from mge.generator import GeneratorSettings
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """The pipeline: train -> generate -> report; returns the combined metrics."""
+    # a bad generator or discriminator value fails now, not after the seed has trained
+    settings_from_config(GeneratorSettings, cfg.generator, "generator")
+    settings_from_config(DiscriminatorSettings, cfg.discriminator, "discriminator")
     train_metrics, objects = train(cfg)
     pool_metrics, _ = generate_pool(cfg, objects["seed_path"])
     metrics = {"train": train_metrics, "generate": pool_metrics}

@@ -124,3 +124,12 @@ def test_a_pool_started_under_another_feedback_rule_is_not_resumed(tmp_path, dig
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match=r"generator\.feedback_rule differ"):
         run(tmp_path, digits_seed_dir, "old")
+
+
+def test_main_job_refuses_a_bad_generator_value_before_training(tmp_path):
+    from mge.cli.main import run as run_main
+
+    cfg = compose_config("main", ["logger=none", "progress=false", "generator.threshold=2"], tmp_path / "m")
+    with pytest.raises(ConfigError, match=r"\(0, 1\]"):
+        run_main(cfg)
+    assert not (tmp_path / "m" / "seed.safetensors").exists()  # nothing was trained
