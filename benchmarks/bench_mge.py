@@ -208,9 +208,11 @@ def run_case(case_name: str, device: str, tag: str = "", **kwargs: Any) -> dict[
         child.close()
         try:
             status, payload = parent.recv()
-        except EOFError:
+        except EOFError as err:
             proc.join()
-            raise RuntimeError(f"benchmark case {case_name} {tag} died (exit code {proc.exitcode}), e.g. out of memory")
+            raise RuntimeError(
+                f"benchmark case {case_name} {tag} died (exit code {proc.exitcode}), e.g. out of memory"
+            ) from err
         proc.join()
         if status != "ok":
             raise RuntimeError(f"benchmark case {case_name} {tag} failed:\n{payload}")
@@ -280,15 +282,24 @@ def case_train_seed(case: Case, *, workdir: str, data_root: str | None, plan: di
         from mge.data import build_datamodule
 
         dm = build_datamodule(
-            "mnist", root=data_root, download=False, discriminator_size=disc_size,
-            batch_size=data["batch_size"], eval_batch_size=data["eval_batch_size"], split_seed=data["split_seed"],
-        )  # fmt: skip
+            "mnist",
+            root=data_root,
+            download=False,
+            discriminator_size=disc_size,
+            batch_size=data["batch_size"],
+            eval_batch_size=data["eval_batch_size"],
+            split_seed=data["split_seed"],
+        )
         dm.setup("fit")
         source = f"MNIST from {data_root}"
     else:
-        dm = synthetic_mnist(p.synthetic_train, p.synthetic_test, disc_size, data["batch_size"],
-                             data["eval_batch_size"])  # fmt: skip
-        source = f"synthetic MNIST-sized tensors ({p.synthetic_train} train incl. discriminator split, {p.synthetic_test} test)"
+        dm = synthetic_mnist(
+            p.synthetic_train, p.synthetic_test, disc_size, data["batch_size"], data["eval_batch_size"]
+        )
+        source = (
+            f"synthetic MNIST-sized tensors ({p.synthetic_train} train incl. discriminator split, "
+            f"{p.synthetic_test} test)"
+        )
 
     torch.manual_seed(0)
     module = SeedClassifier(arch="lenet5", num_classes=10, in_channels=1, image_size=28, **recipe["optim"])
@@ -323,15 +334,24 @@ def case_train_seed(case: Case, *, workdir: str, data_root: str | None, plan: di
     with torch.no_grad():
         test_acc = torch.cat([model(x).argmax(-1) for x in x_test.split(1000)]).eq(y_test).float().mean().item()
     seed = SeedModel(
-        arch="lenet5", arch_kwargs={}, num_classes=10, in_channels=1, image_size=28,
-        state_dict=model.state_dict(), meta={"dataset": "mnist", "data_source": source, "test_accuracy": test_acc},
-    )  # fmt: skip
+        arch="lenet5",
+        arch_kwargs={},
+        num_classes=10,
+        in_channels=1,
+        image_size=28,
+        state_dict=model.state_dict(),
+        meta={"dataset": "mnist", "data_source": source, "test_accuracy": test_acc},
+    )
     save_seed(seed, Path(workdir) / "lenet5_seed.safetensors")
     save_file(
-        {"x_disc": x_disc.contiguous(), "y_disc": y_disc.contiguous(),
-         "x_test": x_test[: p.eval_examples].contiguous(), "y_test": y_test[: p.eval_examples].contiguous()},
+        {
+            "x_disc": x_disc.contiguous(),
+            "y_disc": y_disc.contiguous(),
+            "x_test": x_test[: p.eval_examples].contiguous(),
+            "y_test": y_test[: p.eval_examples].contiguous(),
+        },
         str(Path(workdir) / "mnist_tensors.safetensors"),
-    )  # fmt: skip
+    )
 
     per_epoch = sum(epoch_seconds) / len(epoch_seconds)
     overhead = fit_seconds - sum(epoch_seconds)
@@ -384,9 +404,14 @@ def _seed_and_data(arch: str, workdir: Path, plan: Plan) -> tuple[Any, Any, Any,
                 module.weight.normal_(1.0, 0.1)
                 module.bias.normal_(0.0, 0.1)
     seed = SeedModel(
-        arch="resnet18", arch_kwargs=kwargs, num_classes=10, in_channels=3, image_size=32,
-        state_dict=model.state_dict(), meta={"note": RESNET_SEED_NOTE},
-    )  # fmt: skip
+        arch="resnet18",
+        arch_kwargs=kwargs,
+        num_classes=10,
+        in_channels=3,
+        image_size=32,
+        state_dict=model.state_dict(),
+        meta={"note": RESNET_SEED_NOTE},
+    )
     g = torch.Generator().manual_seed(1)
     n = max(plan.resnet_disc_examples, plan.resnet_eval_examples)
     x, y = torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
@@ -424,21 +449,32 @@ def case_generate(case: Case, *, arch: str, n: int, workdir: str, plan: dict[str
     sampler = LatentSampler(seed_targets, LatentCodec(settings.granularity), zero_mean=settings.zero_mean)  # type: ignore[arg-type]
     discriminator = Discriminator(model, seed_targets, x_disc.to(case.device), y_disc.to(case.device), disc_settings)
     # warm-up: DCT matrices, keep masks of the first threshold, one scoring pass
-    warm = sampler.sample(2, threshold=settings.threshold, alpha=settings.alpha, generator=torch.Generator().manual_seed(1))
+    warm = sampler.sample(
+        2, threshold=settings.threshold, alpha=settings.alpha, generator=torch.Generator().manual_seed(1)
+    )
     discriminator.score({k: v.to(case.device) for k, v in warm.items()})
     del warm
     pool_dir = work / f"pool_{arch}_{n}"
     shutil.rmtree(pool_dir, ignore_errors=True)
     writer = PoolWriter(
-        pool_dir, seed, targets,
+        pool_dir,
+        seed,
+        targets,
         config={"generator": settings_dict(settings), "discriminator": asdict(disc_settings)},
         seed_reference={"benchmark": arch, "data": source},
-    )  # fmt: skip
+    )
     case.setup_done()
     rss_per_round: list[float] = []
     result, seconds = case.timed(
-        lambda: generate(sampler, discriminator, writer, settings, rng_seed=0,
-                         on_round=lambda _: rss_per_round.append(rss_mb()), progress=False)  # fmt: skip
+        lambda: generate(
+            sampler,
+            discriminator,
+            writer,
+            settings,
+            rng_seed=0,
+            on_round=lambda _: rss_per_round.append(rss_mb()),
+            progress=False,
+        )
     )
     pool = writer.finish({"accepted": result.accepted, "candidates": result.candidates})
     figures = {
@@ -504,8 +540,12 @@ def case_evaluate(case: Case, *, arch: str, n: int, method: str, workdir: str, p
     one = {k: v[:1] for k, v in params.items()}
     if method == "batched":
         predict_batched(model, {k: v[:2] for k, v in params.items()}, x[:100])  # warm-up
-        run = lambda: predict_batched(model, params, x, batch_size=settings.eval_batch_size,  # noqa: E731
-                                      models_per_chunk=settings.models_per_chunk)  # fmt: skip
+
+        def run() -> Any:
+            return predict_batched(
+                model, params, x, batch_size=settings.eval_batch_size, models_per_chunk=settings.models_per_chunk
+            )
+
     else:
         predict_one_by_one(model, one, x[: settings.eval_batch_size])  # warm-up
         run = lambda: predict_one_by_one(model, params, x, batch_size=settings.eval_batch_size)  # noqa: E731
@@ -594,8 +634,12 @@ def code_version() -> dict[str, Any]:
     info: dict[str, Any] = {"mge_path": str(Path(mge.__file__).resolve().parent)}
     try:
         git = ["git", "-C", str(REPO_ROOT)]
-        info["commit"] = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run([*git, "status", "--porcelain", "mge"], capture_output=True, text=True, check=True).stdout
+        info["commit"] = subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "mge"], capture_output=True, text=True, check=True
+        ).stdout
         info["mge_modified"] = bool(dirty.strip())
     except (OSError, subprocess.CalledProcessError):
         info["commit"] = None
@@ -663,32 +707,50 @@ def evaluation_rows(arch: str, ns: list[int], device: str, workdir: Path, plan: 
         loop = run_case("evaluate", device, method="loop", tag=f"{arch} N={n} loop", **common)
         b = torch.load(workdir / f"preds_{arch}_{n}_batched.pt")
         lp = torch.load(workdir / f"preds_{arch}_{n}_loop.pt")
-        rows.append({
-            "n_models": n,
-            "examples": batched["examples"],
-            "batched": batched,
-            "loop": loop,
-            "speedup": loop["seconds"] / batched["seconds"],
-            "loop_extrapolated": loop["extrapolated"],
-            "prediction_mismatches": int((b[: lp.shape[0]] != lp).sum()),
-            "predictions_compared": int(lp.numel()),
-        })  # fmt: skip
+        rows.append(
+            {
+                "n_models": n,
+                "examples": batched["examples"],
+                "batched": batched,
+                "loop": loop,
+                "speedup": loop["seconds"] / batched["seconds"],
+                "loop_extrapolated": loop["extrapolated"],
+                "prediction_mismatches": int((b[: lp.shape[0]] != lp).sum()),
+                "predictions_compared": int(lp.numel()),
+            }
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes and synthetic data: a smoke run, figures meaningless")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes and synthetic data: a smoke run, figures meaningless"
+    )
     parser.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/<device>.json)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
-                        help="folder holding MNIST/raw (default ../shared/data); synthetic data where absent")  # fmt: skip
-    parser.add_argument("--synthetic", action="store_true", help="use synthetic MNIST-sized data even if MNIST is present")
-    parser.add_argument("--discriminator-size", type=int,
-                        help="discriminator split of the LeNet-5 seed (default: data.discriminator_size of "
-                             "conf/dataset/mnist.yaml)")  # fmt: skip
-    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
-                        help="one fresh process per case (default: yes, except with --quick)")  # fmt: skip
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=DEFAULT_DATA_ROOT,
+        help="folder holding MNIST/raw (default ../shared/data); synthetic data where absent",
+    )
+    parser.add_argument(
+        "--synthetic", action="store_true", help="use synthetic MNIST-sized data even if MNIST is present"
+    )
+    parser.add_argument(
+        "--discriminator-size",
+        type=int,
+        help="discriminator split of the LeNet-5 seed (default: data.discriminator_size of conf/dataset/mnist.yaml)",
+    )
+    parser.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one fresh process per case (default: yes, except with --quick)",
+    )
     args = parser.parse_args(argv)
     global ISOLATE
     ISOLATE = (not args.quick) if args.isolate is None else args.isolate
@@ -721,9 +783,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for n in plan.gen_ns
         ]
         gen_resnet = [
-            run_case("generate", device, arch="resnet18", n=n, keep=n == max(plan.resnet_gen_ns), tag=f"resnet18 N={n}", **common)
+            run_case(
+                "generate",
+                device,
+                arch="resnet18",
+                n=n,
+                keep=n == max(plan.resnet_gen_ns),
+                tag=f"resnet18 N={n}",
+                **common,
+            )
             for n in plan.resnet_gen_ns
-        ]  # fmt: skip
+        ]
         results["generate"] = {"lenet5": gen_lenet, "resnet18": gen_resnet}
         results["evaluate"] = {
             "lenet5": evaluation_rows("lenet5", list(plan.eval_ns), device, work, plan),
@@ -733,19 +803,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seed_seconds = results["train_seed"]["one_seed_training_seconds"]
     for rows in results["generate"].values():
         for r in rows:
-            r["ratio_to_one_seed_training"] = _ratio(r["seconds_per_accepted"], seed_seconds) if r["arch"] == "lenet5" else None
+            r["ratio_to_one_seed_training"] = (
+                _ratio(r["seconds_per_accepted"], seed_seconds) if r["arch"] == "lenet5" else None
+            )
     resnet = results["generate"]["resnet18"]
     if len(resnet) > 1:
         a, b = resnet[0], resnet[-1]
         results["generate"]["resnet18_memory_growth_mb_per_model"] = (
-            (b["memory"]["peak_rss_mb"] - a["memory"]["peak_rss_mb"]) / max(b["accepted"] - a["accepted"], 1)
-        )
+            b["memory"]["peak_rss_mb"] - a["memory"]["peak_rss_mb"]
+        ) / max(b["accepted"] - a["accepted"], 1)
 
     report = {
         "benchmark": "mge",
         "mode": "quick" if args.quick else "full",
         "command": "python benchmarks/bench_mge.py" + (" --quick" if args.quick else ""),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {**machine(device), "matmul_fp32_gflops": matmul_peak_gflops(device, plan.matmul_size)},
         "code": code_version(),
         "isolated_processes": ISOLATE,
@@ -770,16 +842,26 @@ def _json_default(value: Any) -> Any:
 
 def print_summary(report: dict[str, Any]) -> None:
     t = report["targets"]
-    tr, sp, mem = (t["time_per_accepted_model_vs_seed_training"], t["batched_vs_loop_speedup"],
-                   t["generation_memory_1000_vs_100"])  # fmt: skip
+    tr, sp, mem = (
+        t["time_per_accepted_model_vs_seed_training"],
+        t["batched_vs_loop_speedup"],
+        t["generation_memory_1000_vs_100"],
+    )
     seed = report["results"]["train_seed"]
-    print(f"one seed training: {seed['one_seed_training_seconds']:.1f} s "
-          f"({seed['recipe_max_epochs']} x {seed['seconds_per_epoch']:.1f} s/epoch + {seed['fit_overhead_seconds']:.1f} s)")  # fmt: skip
-    print(f"time per accepted model / seed training: {tr['percent']:.4f}% (target {tr['target']}): "
-          f"{'met' if tr['met'] else 'NOT met'}")  # fmt: skip
+    print(
+        f"one seed training: {seed['one_seed_training_seconds']:.1f} s "
+        f"({seed['recipe_max_epochs']} x {seed['seconds_per_epoch']:.1f} s/epoch "
+        f"+ {seed['fit_overhead_seconds']:.1f} s)"
+    )
+    print(
+        f"time per accepted model / seed training: {tr['percent']:.4f}% (target {tr['target']}): "
+        f"{'met' if tr['met'] else 'NOT met'}"
+    )
     print(f"batched vs loop speedup: {sp['speedup_by_n']} (target {sp['target']}): {'met' if sp['met'] else 'NOT met'}")
-    print(f"generation memory {mem['n_models']}: peak RSS x{mem['peak_rss_ratio']:.2f}, increase "
-          f"x{mem['peak_rss_increase_ratio']:.2f} (target {mem['target']}): {'met' if mem['met'] else 'NOT met'}")  # fmt: skip
+    print(
+        f"generation memory {mem['n_models']}: peak RSS x{mem['peak_rss_ratio']:.2f}, increase "
+        f"x{mem['peak_rss_increase_ratio']:.2f} (target {mem['target']}): {'met' if mem['met'] else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Markdown tables of a ``bench_mge.py`` JSON, for ``docs/benchmarks.md``.
 
-    python benchmarks/report.py benchmarks/results/cpu.json
+python benchmarks/report.py benchmarks/results/cpu.json
 """
 
 from __future__ import annotations

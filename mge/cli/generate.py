@@ -90,22 +90,28 @@ def generate_pool(cfg: DictConfig, seed_path: str | Path) -> tuple[dict[str, Any
         for logger in loggers:
             logger.log_metrics({f"generate/{k}": v for k, v in round_log.items()}, step=round_log["round"])
 
-    result = generate(
-        sampler, discriminator, writer, gen, rng_seed=cfg.seed, on_round=log_round, progress=cfg.progress
-    )
+    result = generate(sampler, discriminator, writer, gen, rng_seed=cfg.seed, on_round=log_round, progress=cfg.progress)
     if result.accepted == 0:
         log.warning(
             "budget spent: no candidate accepted in %d rounds, the pool is empty; raise generator.threshold "
-            "or generator.max_rounds, or loosen the discriminator", len(result.rounds)
+            "or generator.max_rounds, or loosen the discriminator",
+            len(result.rounds),
         )
     elif result.accepted < gen.n_models:
         log.warning(
             "budget spent: %d of %d models accepted in %d rounds; raise generator.max_rounds or loosen "
-            "the discriminator", result.accepted, gen.n_models, len(result.rounds)
+            "the discriminator",
+            result.accepted,
+            gen.n_models,
+            len(result.rounds),
         )
     pool = writer.finish({"accepted": result.accepted, "candidates": result.candidates})
     evaluation = evaluate_pool(
-        pool, x_test, y_test, device=device, batch_size=disc_settings.eval_batch_size,
+        pool,
+        x_test,
+        y_test,
+        device=device,
+        batch_size=disc_settings.eval_batch_size,
         models_per_chunk=disc_settings.models_per_chunk,
     )
     seed_train_seconds = seed.meta.get("train_seconds")
@@ -132,7 +138,7 @@ def generate_pool(cfg: DictConfig, seed_path: str | Path) -> tuple[dict[str, Any
         "device": str(device),
         "rounds": result.rounds,
     }
-    pool_metrics = {"pool/acceptance_rate": result.acceptance_rate}
+    pool_metrics: dict[str, float | None] = {"pool/acceptance_rate": result.acceptance_rate}
     if result.accepted:
         pool_metrics |= {
             "pool/test_acc_mean": evaluation.accuracies.mean().item(),

@@ -86,8 +86,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             meta={**metrics, "data": {**data, "root": str(Path(data["root"]).resolve())}},
         )
         save_seed(seed, seed_path)
-    log.info("seed test accuracy %.4f (%s on %s, %.1f s)", metrics["test_accuracy"], metrics["model"],
-             metrics["dataset"], train_seconds)
+    log.info(
+        "seed test accuracy %.4f (%s on %s, %.1f s)",
+        metrics["test_accuracy"],
+        metrics["model"],
+        metrics["dataset"],
+        train_seconds,
+    )
     return metrics, {"trainer": trainer, "module": module, "datamodule": datamodule, "seed_path": seed_path}
 
 

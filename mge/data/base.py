@@ -19,9 +19,9 @@ loaders and tensor caching live here, once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import lightning as L
 import torch
@@ -30,7 +30,6 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 Split = Literal["discriminator", "test"]
 SPLITS: tuple[str, ...] = ("discriminator", "test")
-
 
 
 class TransformedSubset(Subset):
@@ -55,7 +54,7 @@ class TransformedSubset(Subset):
         super().__init__(dataset, indices)
         self.transform = transform
 
-    def __getitem__(self, idx: int) -> tuple[Tensor, int]:  # type: ignore[override]
+    def __getitem__(self, idx: int) -> tuple[Tensor, int]:
         image, label = self.dataset[self.indices[idx]]
         if self.transform is not None:
             image = self.transform(image)
@@ -114,7 +113,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         ValueError: An argument has the wrong type or is out of range.
     """
 
-    name: ClassVar[str]
+    name: str  # the registry key; also Lightning's datamodule ``name``
     num_classes: ClassVar[int]
     in_channels: ClassVar[int]
     image_size: ClassVar[int]
@@ -226,7 +225,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             return
         train_source = self._train_source()
         test_source = self._test_source()
-        n_train = len(train_source)
+        n_train = len(cast(Sized, train_source))
         if self.discriminator_size >= n_train:
             raise ValueError(
                 f"discriminator_size={self.discriminator_size} must be smaller than the {self.name} training set "
@@ -240,7 +239,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         eval_transform = self._eval_transform()
         self.train_set = TransformedSubset(train_source, train_indices, self._train_transform())
         self.discriminator_set = TransformedSubset(train_source, discriminator_indices, eval_transform)
-        self.test_set = TransformedSubset(test_source, list(range(len(test_source))), eval_transform)
+        self.test_set = TransformedSubset(test_source, list(range(len(cast(Sized, test_source)))), eval_transform)
         self._is_setup = True
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
@@ -319,6 +318,6 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
                 shuffle=False,
                 num_workers=self.num_workers,
             )
-            xs, ys = zip(*loader)
+            xs, ys = zip(*loader, strict=True)
             x, y = torch.cat(xs), torch.cat(ys)
         return x.to(torch.float32).contiguous(), y.to(torch.int64).contiguous()

@@ -33,7 +33,7 @@ class CIFAR10DataModule(ClassificationDataModule):
     a random 32x32 crop and a random horizontal flip.
     """
 
-    name: ClassVar[str] = "cifar10"
+    name = "cifar10"
     num_classes: ClassVar[int] = 10
     in_channels: ClassVar[int] = 3
     image_size: ClassVar[int] = 32

@@ -31,7 +31,7 @@ class DigitsDataModule(ClassificationDataModule):
     ``root`` and ``download`` are accepted for a uniform interface and ignored.
     """
 
-    name: ClassVar[str] = "digits"
+    name = "digits"
     num_classes: ClassVar[int] = 10
     in_channels: ClassVar[int] = 1
     image_size: ClassVar[int] = 8

@@ -53,7 +53,7 @@ class GTSRBDataModule(ClassificationDataModule):
     (e.g. "turn left" vs "turn right").
     """
 
-    name: ClassVar[str] = "gtsrb"
+    name = "gtsrb"
     num_classes: ClassVar[int] = _NUM_CLASSES
     in_channels: ClassVar[int] = 3
     image_size: ClassVar[int] = 32
@@ -145,9 +145,7 @@ class GTSRBDataModule(ClassificationDataModule):
         return dataset
 
     def _eval_transform(self) -> Callable[[Any], Tensor]:
-        return T.Compose(
-            [T.Resize((self.image_size, self.image_size)), T.ToTensor(), T.Normalize(self.mean, self.std)]
-        )
+        return T.Compose([T.Resize((self.image_size, self.image_size)), T.ToTensor(), T.Normalize(self.mean, self.std)])
 
     def _train_transform(self) -> Callable[[Any], Tensor]:
         return T.Compose(

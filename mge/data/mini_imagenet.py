@@ -163,7 +163,7 @@ class MiniImageNetDataModule(ClassificationDataModule):
     ``download`` is ignored; see :class:`MiniImageNet` for the layout.
     """
 
-    name: ClassVar[str] = "mini_imagenet"
+    name = "mini_imagenet"
     num_classes: ClassVar[int] = 64
     in_channels: ClassVar[int] = 3
     image_size: ClassVar[int] = 84

@@ -33,7 +33,7 @@ class MNISTDataModule(ClassificationDataModule):
     :meth:`prepare_data` downloads them when ``download=True``.
     """
 
-    name: ClassVar[str] = "mnist"
+    name = "mnist"
     num_classes: ClassVar[int] = 10
     in_channels: ClassVar[int] = 1
     image_size: ClassVar[int] = 28
@@ -120,7 +120,7 @@ class FashionMNISTDataModule(MNISTDataModule):
     Expects ``<root>/FashionMNIST/raw/`` with the four uncompressed IDX files (torchvision's layout).
     """
 
-    name: ClassVar[str] = "fashion_mnist"
+    name = "fashion_mnist"
     # Mean and std of the 60,000 training images scaled to [0, 1].
     mean: ClassVar[tuple[float, ...]] = (0.2860,)
     std: ClassVar[tuple[float, ...]] = (0.3530,)

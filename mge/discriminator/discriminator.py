@@ -35,8 +35,7 @@ class DiscriminatorSettings:
     def __post_init__(self) -> None:
         if not self.max_distribution_distance > 0:
             raise ValueError(
-                "discriminator.max_distribution_distance must be > 0, "
-                f"got {self.max_distribution_distance}."
+                f"discriminator.max_distribution_distance must be > 0, got {self.max_distribution_distance}."
             )
         if not 0 <= self.accuracy_tolerance <= 1:
             raise ValueError(
@@ -96,9 +95,7 @@ class Discriminator:
         self.settings = settings
         self._seed_sorted = {k: v.detach().float().flatten().sort().values for k, v in seed_params.items()}
         # a constant seed tensor (e.g. a fresh norm bias) has std 0: measure it in absolute units
-        self._seed_scale = {
-            k: v.std(unbiased=False).clamp(min=1e-8) for k, v in self._seed_sorted.items()
-        }
+        self._seed_scale = {k: v.std(unbiased=False).clamp(min=1e-8) for k, v in self._seed_sorted.items()}
         seed_stacked = {k: v.detach().unsqueeze(0) for k, v in seed_params.items()}
         self.seed_accuracy = float(self._accuracy(seed_stacked)[0])
 

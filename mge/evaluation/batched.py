@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import weakref
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +76,6 @@ class _Unsupported(Exception):
     """The wide path cannot run this model; the vmap path will."""
 
 
-
 class _WideLayer(nn.Module):
     """A parameterised layer of M models side by side; ``m`` and ``tensors`` are set per chunk."""
 
@@ -94,15 +94,23 @@ class _WideLayer(nn.Module):
         self.stacked = any(self.prefix + n in params for n in _TENSOR_NAMES)
         for name in _TENSOR_NAMES:
             key = self.prefix + name
+            t: Tensor | None
             if key in params:
-                t = params[key]
-                t = t.reshape(m * t.shape[1], *t.shape[2:])
+                t = params[key].reshape(m * params[key].shape[1], *params[key].shape[2:])
             else:
                 t = self.shared[name] = fixed.get(key)
                 t = None if t is None else t.repeat(m, *([1] * (t.dim() - 1)))
             if t is not None and t.dim() == 4:  # conv kernels: once per chunk, not per tile
                 t = t.contiguous(memory_format=torch.channels_last)
             self.tensors[name] = t
+
+    def weights(self, shared: bool) -> tuple[Tensor, Tensor | None]:
+        """``(weight, bias)`` of one model (``shared``) or of all M side by side; every such layer has a weight."""
+        t = self.shared if shared else self.tensors
+        weight = t["weight"]
+        if weight is None:
+            raise _Unsupported(f"{self.prefix}: no weight")
+        return weight, t["bias"]
 
     def is_shared(self, x: Tensor, width: int) -> bool:
         """Is ``x`` the models' common input (``width`` channels) rather than M side by side?"""
@@ -116,22 +124,23 @@ class _WideLayer(nn.Module):
 class _WideConv2d(_WideLayer):
     def forward(self, x: Tensor) -> Tensor:
         conv: nn.Conv2d = self.source[0]  # type: ignore[assignment]
-        w, b = self.tensors["weight"], self.tensors["bias"]
-        if not self.is_shared(x, conv.in_channels):
-            return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups * self.m)
-        if not self.stacked:  # identical in every model: compute once, stay shared
-            return F.conv2d(x, self.shared["weight"], self.shared["bias"], conv.stride, conv.padding,
-                            conv.dilation, conv.groups)  # fmt: skip
+        padding = cast(tuple[int, int], conv.padding)  # string paddings never get a wide layer
+        shared = self.is_shared(x, conv.in_channels)
+        if shared and not self.stacked:  # identical in every model: compute once, stay shared
+            return F.conv2d(x, *self.weights(shared=True), conv.stride, padding, conv.dilation, conv.groups)
+        w, b = self.weights(shared=False)
+        if not shared:
+            return F.conv2d(x, w, b, conv.stride, padding, conv.dilation, conv.groups * self.m)
         if conv.groups != 1:
             x = x.repeat(1, self.m, 1, 1)
-            return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups * self.m)
+            return F.conv2d(x, w, b, conv.stride, padding, conv.dilation, conv.groups * self.m)
         kh, kw = conv.kernel_size
         if conv.in_channels * kh * kw > UNFOLD_MAX_WINDOW or conv.dilation != (1, 1):
-            return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, 1)
+            return F.conv2d(x, w, b, conv.stride, padding, conv.dilation, 1)
         # All models on the shared input: one (n*Ho*Wo, C*kh*kw) x (C*kh*kw, M*O) product whose
         # result is already the channels-last layout of the (n, M*O, Ho, Wo) output.
         n, c = x.shape[:2]
-        (ph, pw), (sh, sw) = conv.padding, conv.stride  # type: ignore[misc]
+        (ph, pw), (sh, sw) = padding, conv.stride
         patches = F.pad(x, (pw, pw, ph, ph)).unfold(2, kh, sh).unfold(3, kw, sw)  # (n, C, Ho, Wo, kh, kw)
         ho, wo = patches.shape[2:4]
         patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
@@ -156,13 +165,11 @@ class _WideLinear(_WideLayer):
         if x.dim() != 2:
             raise RuntimeError(f"{self.prefix}: the wide path supports 2-D inputs only, got {tuple(x.shape)}.")
         if self.is_shared(x, k):
-            if not self.stacked:
-                return F.linear(x, self.shared["weight"], self.shared["bias"])  # type: ignore[arg-type]
-            return F.linear(x, self.tensors["weight"], self.tensors["bias"])  # (n, M*O)
+            return F.linear(x, *self.weights(shared=not self.stacked))  # (n, O) or (n, M*O)
         n = x.shape[0]
         xs = x.reshape(n, m, k).transpose(0, 1)  # (M, n, K)
-        w = self.tensors["weight"].view(m, o, k).transpose(1, 2)  # type: ignore[union-attr]  # (M, K, O)
-        b = self.tensors["bias"]
+        w, b = self.weights(shared=False)
+        w = w.view(m, o, k).transpose(1, 2)  # (M, K, O)
         out = torch.bmm(xs, w) if b is None else torch.baddbmm(b.view(m, 1, o), xs, w)  # (M, n, O)
         return out.transpose(0, 1).reshape(n, m * o)
 
@@ -202,7 +209,7 @@ def _pool_before_activation(seq: nn.Sequential) -> None:
         act, pool = items[i], items[i + 1]
         if _monotone(act) and isinstance(pool, nn.MaxPool2d) and not pool.return_indices:
             act = copy.copy(act)
-            act.inplace = True  # the pooled tensor is new and used by nothing else
+            act.inplace = True  # type: ignore[assignment]  # the pooled tensor is new and used by nothing else
             items[i], items[i + 1] = pool, act
     for i, module in enumerate(items):
         seq[i] = module
@@ -302,9 +309,7 @@ def _self_check(
 
 # The wide network and its self-check result per model, per set of stacked names and input kind:
 # the discriminator calls predict_batched every round with the same model.
-_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[_WideModel | None, int]]] = (
-    weakref.WeakKeyDictionary()
-)
+_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[_WideModel | None, int]]] = weakref.WeakKeyDictionary()
 
 
 def _wide_model(

@@ -58,6 +58,6 @@ def pairwise_disagreement(predictions: Tensor, num_classes: int) -> float:
 
 def relative_l2(params: Mapping[str, Tensor], seed: Mapping[str, Tensor]) -> Tensor:
     """||theta - theta_seed|| / ||theta_seed|| over the stacked params' names (B,)."""
-    diff = sum(((params[k] - seed[k]).flatten(1).double() ** 2).sum(dim=1) for k in params)
-    norm = sum((seed[k].double() ** 2).sum() for k in params)
+    diff = torch.stack([(params[k] - seed[k]).flatten(1).double().square().sum(dim=1) for k in params]).sum(dim=0)
+    norm = torch.stack([seed[k].double().square().sum() for k in params]).sum()
     return (diff / norm).sqrt()

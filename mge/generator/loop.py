@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from mge.discriminator import Discriminator
 from mge.generator.feedback import FEEDBACK_RULE, KNOBS, AcceptanceController
 from mge.generator.sampler import LatentSampler
-from mge.latent import GRANULARITIES, LatentCodec
+from mge.latent import GRANULARITIES
 from mge.pool import PoolWriter
 
 
@@ -45,9 +45,7 @@ class GeneratorSettings:
             if getattr(self, key) < 1:
                 raise ValueError(f"generator.{key} must be >= 1, got {getattr(self, key)}.")
         if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(
-                f"generator.threshold is the energy fraction t in (0, 1], got {self.threshold}."
-            )
+            raise ValueError(f"generator.threshold is the energy fraction t in (0, 1], got {self.threshold}.")
         if self.granularity not in GRANULARITIES:
             raise ValueError(
                 f"Unknown generator.granularity {self.granularity!r}. Valid values are {list(GRANULARITIES)}."

@@ -47,9 +47,7 @@ class LatentSampler:
             }
         return self._mask_cache[threshold]
 
-    def sample(
-        self, n: int, *, threshold: float, alpha: float, generator: torch.Generator
-    ) -> dict[str, Tensor]:
+    def sample(self, n: int, *, threshold: float, alpha: float, generator: torch.Generator) -> dict[str, Tensor]:
         """``n`` candidates as stacked tensors ``{name: (n, *shape)}`` in float32.
 
         Args:

@@ -18,9 +18,7 @@ GENERATED_LAYER_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
-def select_targets(
-    model: nn.Module, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()
-) -> list[str]:
+def select_targets(model: nn.Module, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()) -> list[str]:
     """Names of the parameters to generate, in the model's own order.
 
     A parameter is a target when it belongs to a conv, linear or norm layer, its name matches one

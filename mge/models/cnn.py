@@ -37,7 +37,7 @@ class DigitsCNN(nn.Module):
             "digits_cnn", image_size, 2 ** len(widths), f"each of its {len(widths)} conv stages halves the image"
         )
         layers: list[nn.Module] = []
-        for c_in, c_out in zip([in_channels] + widths[:-1], widths):
+        for c_in, c_out in zip([in_channels, *widths[:-1]], widths, strict=True):
             layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
         self.conv = nn.Sequential(*layers)
         side = image_size // 2 ** len(widths)  # floor-halving per pool: 8 -> 4 -> 2

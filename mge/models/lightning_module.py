@@ -91,15 +91,16 @@ class SeedClassifier(L.LightningModule):
         self._step(batch, self.test_acc, "test")
 
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        if hp.optimizer == "sgd":
+        hp = self.hparams  # an AttributeDict
+        opt: torch.optim.Optimizer
+        if hp["optimizer"] == "sgd":
             opt = torch.optim.SGD(
-                self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=True
+                self.parameters(), lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"], nesterov=True
             )
         else:
-            cls = torch.optim.Adam if hp.optimizer == "adam" else torch.optim.AdamW
-            opt = cls(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        if hp.scheduler == "none":
+            cls = torch.optim.Adam if hp["optimizer"] == "adam" else torch.optim.AdamW
+            opt = cls(self.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+        if hp["scheduler"] == "none":
             return opt
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.trainer.max_epochs or 1, 1))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

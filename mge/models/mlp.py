@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -26,7 +27,7 @@ class MLP(nn.Module):
         check_positive_ints("mlp", num_classes=num_classes, in_channels=in_channels, image_size=image_size)
         dims = [in_channels * image_size * image_size] + check_int_list("mlp", "hidden_dims", hidden_dims)
         layers: list[nn.Module] = []
-        for d_in, d_out in zip(dims[:-1], dims[1:]):
+        for d_in, d_out in itertools.pairwise(dims):
             layers += [nn.Linear(d_in, d_out), nn.ReLU()]
         self.features = nn.Sequential(*layers)  # parameters: features.{0,2,4,...}.{weight,bias}
         self.feature_dim: int = dims[-1]
@@ -40,9 +41,7 @@ class MLP(nn.Module):
 
 
 @register_model("mlp")
-def mlp(
-    *, num_classes: int, in_channels: int, image_size: int, hidden_dims: Sequence[int] = (128, 64)
-) -> MLP:
+def mlp(*, num_classes: int, in_channels: int, image_size: int, hidden_dims: Sequence[int] = (128, 64)) -> MLP:
     """A ReLU multi-layer perceptron, the classic fully connected baseline (Rumelhart et al., 1986).
 
     The default 64-128-64-10 on 8x8 digits has about 17k parameters.

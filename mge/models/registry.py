@@ -138,10 +138,10 @@ def check_int_list(model: str, arg: str, value: object, *, length: int | None = 
     ok = isinstance(value, (list, tuple)) and all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value
     )
-    if not ok or (length is not None and len(value) != length):  # type: ignore[arg-type]
+    if not ok or not isinstance(value, (list, tuple)) or (length is not None and len(value) != length):
         expected = "a list of positive ints" + (f" of length {length}" if length is not None else "")
         raise ValueError(f"Invalid value {value!r} for argument {arg} of model '{model}'. Expected {expected}.")
-    return list(value)  # type: ignore[arg-type]
+    return list(value)
 
 
 def check_min_image_size(model: str, image_size: int, minimum: int, reason: str) -> None:

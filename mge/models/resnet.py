@@ -60,7 +60,7 @@ class CifarResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(base_channels)
         self.relu = nn.ReLU()
         c_in = base_channels
-        for i, (n_blocks, c_out) in enumerate(zip(layers, widths)):
+        for i, (n_blocks, c_out) in enumerate(zip(layers, widths, strict=True)):
             stride = 1 if i == 0 else 2
             blocks = [BasicBlock(c_in, c_out, stride)] + [BasicBlock(c_out, c_out, 1) for _ in range(n_blocks - 1)]
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
@@ -168,7 +168,7 @@ class ResNet12(nn.Module):
         self.features = nn.Sequential(
             *(
                 ResNet12Block(c_in, c_out, float(negative_slope))
-                for c_in, c_out in zip([in_channels] + widths[:-1], widths)
+                for c_in, c_out in zip([in_channels, *widths[:-1]], widths, strict=True)
             )
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)

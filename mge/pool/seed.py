@@ -155,9 +155,7 @@ def _load_lightning_checkpoint(path: Path) -> SeedModel:
     hparams = ckpt.get("hyper_parameters", {}) if isinstance(ckpt, dict) else {}
     missing = [k for k in ("arch", "arch_kwargs", "num_classes", "in_channels", "image_size") if k not in hparams]
     if missing or "state_dict" not in ckpt:
-        raise ValueError(
-            f"{path} is not an mge SeedClassifier checkpoint (missing {missing or ['state_dict']})."
-        )
+        raise ValueError(f"{path} is not an mge SeedClassifier checkpoint (missing {missing or ['state_dict']}).")
     state = {canonical_key(k): v for k, v in ckpt["state_dict"].items()}
     check_finite(state, path)
     return SeedModel(

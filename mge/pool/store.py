@@ -60,7 +60,7 @@ class Pool:
     """Read access to a pool folder.
 
     >>> pool = Pool.load("outputs/generate/runs/<date>/pool")  # doctest: +SKIP
-    >>> model = pool.model(0)  # an nn.Module in eval mode
+    >>> model = pool.model(0)  # an nn.Module in eval mode  # doctest: +SKIP
     """
 
     def __init__(self, root: Path, manifest: dict[str, Any], seed: SeedModel) -> None:
@@ -69,7 +69,7 @@ class Pool:
         self.seed = seed
 
     @classmethod
-    def load(cls, path: str | Path, *, verify: bool = True) -> "Pool":
+    def load(cls, path: str | Path, *, verify: bool = True) -> Pool:
         """Open a pool folder; with ``verify``, check every member's content hash."""
         root = Path(path)
         if root.is_file():

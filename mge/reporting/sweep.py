@@ -39,7 +39,9 @@ def collect_jobs(sweep_dir: str | Path) -> list[dict[str, Any]]:
         try:
             metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
         except json.JSONDecodeError as error:
-            raise ValueError(f"{metrics_file} is not valid JSON ({error}); rerun that job or delete the file.") from error
+            raise ValueError(
+                f"{metrics_file} is not valid JSON ({error}); rerun that job or delete the file."
+            ) from error
         jobs.append({"job": job_dir.name, "override": override, "metrics": metrics})
     if not jobs:
         raise FileNotFoundError(f"{sweep_dir} holds no Hydra job folders (numbered, with .hydra/overrides.yaml).")
@@ -61,7 +63,7 @@ def lookup(job: Mapping[str, Any], path: str) -> Any:
     section, _, rest = path.partition(".")
     value = job.get(section)
     if section == "override":
-        return value.get(rest)  # override keys contain dots themselves
+        return (value or {}).get(rest)  # override keys contain dots themselves
     for part in rest.split(".") if rest else []:
         if not isinstance(value, Mapping):
             return None
@@ -125,7 +127,7 @@ def plot_sweep(
         for label, members in groups.items():
             points = sorted((r[x], r[y]) for r in members if _is_number(r[x]) and _is_number(r[y]))
             if points:
-                ax.plot(*zip(*points), marker="o", label=None if label is None else str(label))
+                ax.plot(*zip(*points, strict=True), marker="o", label=None if label is None else str(label))
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         ax.set_xscale(x_scale)

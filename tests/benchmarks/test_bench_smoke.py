@@ -12,7 +12,10 @@ def test_quick_benchmark_writes_every_measurement_and_target(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "benchmarks/bench_mge.py", "--quick", "--synthetic", "--out", str(out)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())

@@ -46,8 +46,16 @@ def test_multirun_sweeps_seeds_into_separate_jobs_under_the_launch_folder(tmp_pa
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     sweep = tmp_path / "sweep"
     result = run(
-        ["mge.cli.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=3,4", *FAST,
-         "logger=none", f"hydra.sweep.dir={sweep}"],
+        [
+            "mge.cli.train",
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "seed=3,4",
+            *FAST,
+            "logger=none",
+            f"hydra.sweep.dir={sweep}",
+        ],
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -80,8 +88,16 @@ def test_submitit_launcher_runs_a_sweep_through_submitit(tmp_path):
     # submitit_local goes through the same submitit machinery as submitit_slurm, on this machine
     sweep = tmp_path / "sweep"
     result = run(
-        ["mge.cli.train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=5", *FAST,
-         "logger=none", f"hydra.sweep.dir={sweep}"],
+        [
+            "mge.cli.train",
+            "-m",
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=10",
+            "seed=5",
+            *FAST,
+            "logger=none",
+            f"hydra.sweep.dir={sweep}",
+        ],
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -89,7 +105,17 @@ def test_submitit_launcher_runs_a_sweep_through_submitit(tmp_path):
 
 
 def test_slurm_launcher_config_composes(tmp_path):
-    result = run(["mge.cli.train", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra",
-                  "--package", "hydra.launcher"], tmp_path)
+    result = run(
+        [
+            "mge.cli.train",
+            "hydra/launcher=submitit_slurm",
+            "hydra.launcher.partition=gpu",
+            "--cfg",
+            "hydra",
+            "--package",
+            "hydra.launcher",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "SlurmLauncher" in result.stdout and "partition: gpu" in result.stdout

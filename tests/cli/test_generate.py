@@ -19,14 +19,14 @@ def run(tmp_path, seed_dir, name, extra=()):
 
 
 def test_generates_the_requested_pool_with_metrics(tmp_path, digits_seed_dir):
-    metrics, objects = run(tmp_path, digits_seed_dir, "a")
+    metrics, _objects = run(tmp_path, digits_seed_dir, "a")
     pool = Pool.load(tmp_path / "a" / "pool")
     assert len(pool) == metrics["n_accepted"] == 12
     assert metrics["n_candidates"] == 16 * len(metrics["rounds"])
     passed = sum(round(r["acceptance_rate"] * r["candidates"]) for r in metrics["rounds"])
     assert passed >= 12
     assert metrics["acceptance_rate"] == pytest.approx(passed / metrics["n_candidates"])
-    assert 0 < metrics["seconds_per_accepted_model"] and 0 < metrics["time_ratio_per_model"] < 1
+    assert metrics["seconds_per_accepted_model"] > 0 and 0 < metrics["time_ratio_per_model"] < 1
     acc = metrics["test"]["accuracy"]
     assert acc["min"] <= acc["median"] <= acc["max"] and acc["min"] <= acc["mean"] <= acc["max"]
     assert metrics["test"]["novelty"]["max"] <= 1.0
@@ -70,9 +70,7 @@ def test_an_interrupted_run_resumes_to_the_same_pool(tmp_path, digits_seed_dir, 
 
 
 def test_threshold_one_pool_is_the_seed_repeated(tmp_path, digits_seed_dir):
-    metrics, objects = run(
-        tmp_path, digits_seed_dir, "t1", ["generator.threshold=1.0", "generator.knob=none", "n=3"]
-    )
+    metrics, objects = run(tmp_path, digits_seed_dir, "t1", ["generator.threshold=1.0", "generator.knob=none", "n=3"])
     pool, seed = objects["pool"], objects["seed"]
     for member in pool:
         assert all(torch.equal(v, seed.state_dict[k]) for k, v in member.params.items())

@@ -1,7 +1,5 @@
 """mge-train: a fast dev run for every dataset with its default model, resume, clear errors."""
 
-import json
-
 import pytest
 
 from mge.cli.train import train
@@ -55,13 +53,20 @@ def test_fast_dev_run_on_every_dataset_with_its_default_model(dataset, tmp_path,
 def test_digits_seed_records_its_metrics_and_resumes_from_a_checkpoint(tmp_path):
     first = compose_config("train", [*QUIET_TRAIN, "trainer.max_epochs=1"], tmp_path / "a")
     metrics, _ = train(first)
-    assert set(metrics) >= {"test_accuracy", "train_seconds", "device", "dataset", "model", "param_count",
-                            "config_hash"}
+    assert set(metrics) >= {
+        "test_accuracy",
+        "train_seconds",
+        "device",
+        "dataset",
+        "model",
+        "param_count",
+        "config_hash",
+    }
     assert metrics["device"] == "cpu" and metrics["param_count"] > 0
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"
     assert last.is_file()
     resumed = compose_config("train", [*QUIET_TRAIN, "trainer.max_epochs=2", f"ckpt_path={last}"], tmp_path / "b")
-    metrics_b, objects = train(resumed)
+    _metrics_b, objects = train(resumed)
     assert objects["trainer"].current_epoch == 2
     # one more epoch from the checkpoint, not two from scratch
     assert objects["trainer"].global_step == 2 * objects["trainer"].num_training_batches

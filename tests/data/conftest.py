@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
 
 from mge.data import ClassificationDataModule
+
 
 def _check_splits(dm: ClassificationDataModule, n_train_source: int, n_test: int) -> None:
     """Assert the split contract that every datamodule shares.
@@ -36,7 +36,7 @@ def _check_splits(dm: ClassificationDataModule, n_train_source: int, n_test: int
         assert y.shape == (n,)
         assert y.dtype == torch.int64
         assert torch.isfinite(x).all()
-        assert 0 <= int(y.min()) and int(y.max()) < dm.num_classes
+        assert int(y.min()) >= 0 and int(y.max()) < dm.num_classes
     xb, yb = next(iter(dm.train_dataloader()))
     assert xb.shape[1:] == (dm.in_channels, size, size)
     assert xb.dtype == torch.float32 and yb.dtype == torch.int64
@@ -46,4 +46,3 @@ def _check_splits(dm: ClassificationDataModule, n_train_source: int, n_test: int
 def check_splits() -> Callable[[ClassificationDataModule, int, int], None]:
     """The split-contract assertion, as a fixture so that every dataset's tests share it."""
     return _check_splits
-

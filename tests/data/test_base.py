@@ -129,7 +129,7 @@ def test_bad_download() -> None:
 
 def test_split_tensors_limit_and_cache() -> None:
     dm = make(eval_batch_size=7)
-    x_all, y_all = dm.split_tensors("discriminator")
+    x_all, _y_all = dm.split_tensors("discriminator")
     assert x_all.shape == (20, 1, 4, 4)
     x5, y5 = dm.split_tensors("discriminator", limit=5)
     assert x5.shape == (5, 1, 4, 4) and y5.shape == (5,)

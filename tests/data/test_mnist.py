@@ -27,7 +27,7 @@ def test_tensors_are_the_normalised_files(cls, folder, tmp_path) -> None:
     expected = (torch.from_numpy(written["test_images"]).float() / 255 - dm.mean[0]) / dm.std[0]
     torch.testing.assert_close(x[:, 0], expected)
     assert y.tolist() == written["test_labels"].tolist()
-    x_disc, y_disc = dm.split_tensors("discriminator")
+    _x_disc, y_disc = dm.split_tensors("discriminator")
     positions = dm.discriminator_set.indices
     assert y_disc.tolist() == written["train_labels"][positions].tolist()
 

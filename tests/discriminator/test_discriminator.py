@@ -19,7 +19,9 @@ def setup(digits_seed_dir):
     model = seed.build()
     targets = select_targets(model)
     seed_params = {k: seed.state_dict[k] for k in targets}
-    disc = Discriminator(model, seed_params, x, y, DiscriminatorSettings(max_distribution_distance=0.1, accuracy_tolerance=0.02))
+    disc = Discriminator(
+        model, seed_params, x, y, DiscriminatorSettings(max_distribution_distance=0.1, accuracy_tolerance=0.02)
+    )
     return disc, seed_params
 
 
@@ -75,8 +77,11 @@ def test_wasserstein_of_equal_samples_is_the_mean_gap_of_order_statistics():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"max_distribution_distance": 0}, "max_distribution_distance"), ({"accuracy_tolerance": 2}, "fraction"),
-     ({"eval_batch_size": 0}, "eval_batch_size")],
+    [
+        ({"max_distribution_distance": 0}, "max_distribution_distance"),
+        ({"accuracy_tolerance": 2}, "fraction"),
+        ({"eval_batch_size": 0}, "eval_batch_size"),
+    ],
 )
 def test_bad_settings_name_the_key(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -27,8 +27,9 @@ def test_batched_predictions_equal_the_one_by_one_loop():
     assert batched.shape == (5, 37)
     assert torch.equal(batched, looped)
     # the loop restored the model's own weights
-    assert torch.equal(predict_one_by_one(model, {k: v[None] for k, v in model.named_parameters()}, x)[0],
-                       model(x).argmax(-1))
+    assert torch.equal(
+        predict_one_by_one(model, {k: v[None] for k, v in model.named_parameters()}, x)[0], model(x).argmax(-1)
+    )
 
 
 def test_mistake_iou_and_novelty_on_a_hand_example():
@@ -63,16 +64,22 @@ def test_relative_l2_and_summary():
 
 @pytest.mark.parametrize(
     ("arch", "in_channels", "size", "kwargs"),
-    [("digits_cnn", 1, 8, {}), ("mlp", 1, 8, {}), ("conv4", 3, 32, {"hidden_channels": 8}),
-     ("resnet18", 3, 32, {"base_channels": 8}), ("resnet12", 3, 32, {"channels": [8, 8, 16, 16]})],
+    [
+        ("digits_cnn", 1, 8, {}),
+        ("mlp", 1, 8, {}),
+        ("conv4", 3, 32, {"hidden_channels": 8}),
+        ("resnet18", 3, 32, {"base_channels": 8}),
+        ("resnet12", 3, 32, {"channels": [8, 8, 16, 16]}),
+    ],
 )
 def test_batched_predictions_equal_the_loop_for_every_architecture(arch, in_channels, size, kwargs):
     torch.manual_seed(1)
     model = build_model(arch, num_classes=5, in_channels=in_channels, image_size=size, **kwargs).eval()
-    for buffer_name, buffer in model.named_buffers():  # non-trivial BatchNorm statistics
+    for _buffer_name, buffer in model.named_buffers():  # non-trivial BatchNorm statistics
         if buffer.is_floating_point():
             buffer.uniform_(0.5, 1.5)
     params = {k: v.unsqueeze(0) + 0.05 * torch.randn(4, *v.shape) for k, v in model.named_parameters()}
     x = torch.randn(9, in_channels, size, size)
-    assert torch.equal(predict_batched(model, params, x, batch_size=4, models_per_chunk=3),
-                       predict_one_by_one(model, params, x))
+    assert torch.equal(
+        predict_batched(model, params, x, batch_size=4, models_per_chunk=3), predict_one_by_one(model, params, x)
+    )

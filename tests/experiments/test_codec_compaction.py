@@ -11,7 +11,10 @@ def test_compaction_fractions_are_valid_and_grow_with_the_threshold(digits_seed_
     out = tmp_path / "compaction.json"
     result = subprocess.run(
         [sys.executable, "experiments/codec_compaction.py", str(digits_seed_dir), "--out", str(out)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     tables = json.loads(out.read_text())

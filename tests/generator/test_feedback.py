@@ -1,5 +1,6 @@
 """The GAN-like feedback: acceptance above target diversifies, below it stays closer to the seed."""
 
+import itertools
 import math
 
 import pytest
@@ -68,7 +69,7 @@ def test_feedback_settles_where_acceptance_meets_the_target_without_oscillating(
         controller.update(acceptance(controller.threshold))
         visited.append(1 - controller.threshold)
     assert visited[-1] == pytest.approx(1e-3, rel=0.05)
-    assert all(later <= earlier for earlier, later in zip(visited, visited[1:]))  # monotone approach
+    assert all(later <= earlier for earlier, later in itertools.pairwise(visited))  # monotone approach
 
 
 def test_an_acceptance_rate_outside_zero_one_is_refused():

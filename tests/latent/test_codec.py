@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 import torch_dct
 
 from mge.latent import GRANULARITIES, LatentCodec, dct_nd, idct_nd, keep_mask

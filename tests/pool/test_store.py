@@ -25,8 +25,10 @@ def write_pool(root, seed, rounds=2, per_round=3):
     writer = PoolWriter(root, seed, targets, config={"n": 6}, seed_reference={"path": "x", "sha256": "abc"})
     g = torch.Generator().manual_seed(1)
     for r in range(rounds):
-        params = {k: seed.state_dict[k] + 0.01 * torch.randn(per_round, *seed.state_dict[k].shape, generator=g)
-                  for k in targets}
+        params = {
+            k: seed.state_dict[k] + 0.01 * torch.randn(per_round, *seed.state_dict[k].shape, generator=g)
+            for k in targets
+        }
         records = [{"parents": ["seed"], "operator": "mge", "round": r}] * per_round
         writer.append(params, records, {"round": r}, {"round": r})
     return writer

@@ -20,7 +20,12 @@ def write_job(sweep, num, overrides, metrics=None):
 
 @pytest.fixture
 def sweep(tmp_path):
-    write_job(tmp_path, 0, ["generator.threshold=0.99", "seed_model=a"], {"dataset": "mnist", "test": {"accuracy": {"mean": 0.97}}})
+    write_job(
+        tmp_path,
+        0,
+        ["generator.threshold=0.99", "seed_model=a"],
+        {"dataset": "mnist", "test": {"accuracy": {"mean": 0.97}}},
+    )
     write_job(tmp_path, 10, ["generator.threshold=0.999"], {"dataset": "mnist", "test": {"accuracy": None}})
     write_job(tmp_path, 2, ["generator.threshold=0.9"])  # a failed job: no metrics.json
     (tmp_path / "multirun.yaml").write_text("{}")
