@@ -1,10 +1,28 @@
-"""Evaluation of pools: batched predictions and the metrics of spec section 6."""
+"""Evaluation of pools: batched logits, features and predictions, and the metrics of spec section 6."""
 
-from mge.evaluation.batched import accuracy, predict_batched, predict_one_by_one, stacked_size
-from mge.evaluation.metrics import mistake_iou, novelty, pairwise_disagreement, relative_l2, summary
+from mge.evaluation.batched import (
+    accuracy,
+    batched_features,
+    batched_logits,
+    predict_batched,
+    predict_one_by_one,
+    stacked_size,
+    wide_path_failure,
+)
+from mge.evaluation.metrics import (
+    disagreement_with_rest,
+    mistake_iou,
+    novelty,
+    pairwise_disagreement,
+    relative_l2,
+    summary,
+)
 
 __all__ = [
     "accuracy",
+    "batched_features",
+    "batched_logits",
+    "disagreement_with_rest",
     "mistake_iou",
     "novelty",
     "pairwise_disagreement",
@@ -13,4 +31,5 @@ __all__ = [
     "relative_l2",
     "stacked_size",
     "summary",
+    "wide_path_failure",
 ]

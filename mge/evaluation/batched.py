@@ -33,9 +33,10 @@ tests and ``benchmarks/bench_mge.py`` check equality.
 from __future__ import annotations
 
 import copy
+import logging
 import weakref
-from collections.abc import Mapping
-from typing import cast
+from collections.abc import Callable, Mapping
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +59,8 @@ _ELEMENTWISE = (
     nn.Identity, nn.Dropout, nn.Dropout2d,
 )  # fmt: skip
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+Output = Literal["logits", "features"]
+log = logging.getLogger("mge")
 _TENSOR_NAMES = ("weight", "bias", "running_mean", "running_var")  # what a wide layer reads
 
 
@@ -230,7 +233,7 @@ class _WideModel:
             wide = _wide_layer(module, f"{name}.")
             if wide is None:
                 if not _per_channel(module):
-                    raise _Unsupported(f"{name} ({type(module).__name__})")
+                    raise _Unsupported(f"{name} ({type(module).__name__}) has no wide form")
                 continue
             parent_name, _, attr = name.rpartition(".")
             parent = self.net.get_submodule(parent_name) if parent_name else self.net
@@ -247,8 +250,12 @@ class _WideModel:
             module._buffers = dict.fromkeys(module._buffers)
         self.names = {f"{layer.prefix}{n}" for layer in self.layers for n in _TENSOR_NAMES}
 
-    def logits(self, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], x: Tensor) -> Tensor:
-        """Logits (M, n, classes) of the ``M`` stacked parameter sets on ``x``."""
+    def run(self, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], x: Tensor, output: Output) -> Tensor:
+        """Logits or features ``(M, n, d)`` of the ``M`` stacked parameter sets.
+
+        ``x`` is the shared input ``(n, C, ...)`` or one input per model, side by side on the
+        channel axis ``(n, M * C, ...)``: the first layer then runs as a grouped layer like any other.
+        """
         m = stacked_size(params)
         if not set(params) <= self.names:
             raise _Unsupported(f"stacked tensors outside the wide layers: {sorted(set(params) - self.names)}")
@@ -256,20 +263,42 @@ class _WideModel:
             layer.load(params, fixed, m)
         if x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        out = self.net(x)
+        forward = self.net if output == "logits" else getattr(self.net, "forward_features")  # noqa: B009
+        out = forward(x)
         if out.dim() != 2:
-            raise RuntimeError(f"expected (n, classes) logits, got {tuple(out.shape)}")
+            raise RuntimeError(f"expected (n, {output}) from the wide network, got {tuple(out.shape)}")
         n = out.shape[0]
         if out.shape[1] % m:
-            raise RuntimeError(f"{out.shape[1]} logits do not split into {m} models")
+            raise RuntimeError(f"{out.shape[1]} {output} do not split into {m} models")
         return out.view(n, m, -1).transpose(0, 1)
 
 
-def _vmap_logits(model: nn.Module, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], x: Tensor) -> Tensor:
-    def forward_one(p: dict[str, Tensor], xb: Tensor) -> Tensor:
-        return functional_call(model, {**fixed, **p}, (xb,))
+class _FeaturesOf(nn.Module):
+    """``model.forward_features`` as a module's forward, for ``functional_call`` (names gain ``model.``)."""
 
-    return vmap(forward_one, in_dims=(0, None))(dict(params), x)
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.forward_features(x)  # type: ignore[operator]
+
+
+def _vmap_run(
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    fixed: Mapping[str, Tensor],
+    x: Tensor,
+    output: Output,
+    per_member: bool = False,
+) -> Tensor:
+    """``(M, n, d)`` through ``vmap(functional_call)``; ``x`` is shared ``(n, ...)`` or per model ``(M, n, ...)``."""
+    module, prefix = (model, "") if output == "logits" else (_FeaturesOf(model), "model.")
+
+    def forward_one(p: dict[str, Tensor], xb: Tensor) -> Tensor:
+        return functional_call(module, {prefix + k: v for k, v in {**fixed, **p}.items()}, (xb,))
+
+    return vmap(forward_one, in_dims=(0, 0 if per_member else None))(dict(params), x)
 
 
 def _self_check(
@@ -279,7 +308,8 @@ def _self_check(
 
     The sets are the first member and two random permutations of each of its tensors: members of
     an MGE pool are near-copies of each other, so a wrong model layout would go unseen on them.
-    Returns ``None`` when the paths disagree.
+    Logits and, where the model has ``forward_features``, features are compared. Returns ``None``
+    when the paths disagree.
     """
     g = torch.Generator().manual_seed(0)
     probe = {}
@@ -296,40 +326,207 @@ def _self_check(
 
     handles = [module.register_forward_hook(track) for module in wide.net.modules()]
     try:
-        got = wide.logits(probe, fixed, xs)
+        got = wide.run(probe, fixed, xs, "logits")
     finally:
         for h in handles:
             h.remove()
-    want = _vmap_logits(model, probe, fixed, xs)
-    scale = want.abs().max().clamp(min=1e-6)
-    if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-4 * float(scale)):
-        return None
+    outputs: list[Output] = ["features"] if hasattr(model, "forward_features") else []
+    pairs = [(got, _vmap_run(model, probe, fixed, xs, "logits"))]
+    pairs += [(wide.run(probe, fixed, xs, o), _vmap_run(model, probe, fixed, xs, o)) for o in outputs]
+    for got_o, want in pairs:
+        scale = want.abs().max().clamp(min=1e-6)
+        if got_o.shape != want.shape or not torch.allclose(got_o, want, rtol=1e-4, atol=1e-4 * float(scale)):
+            return None
     return max(1, widest[0] // 3)
 
 
-# The wide network and its self-check result per model, per set of stacked names and input kind:
-# the discriminator calls predict_batched every round with the same model.
-_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[_WideModel | None, int]]] = weakref.WeakKeyDictionary()
+# The wide network, its floats per example-model and, where it cannot be used, why; per model, per
+# set of stacked names and input kind: the discriminator calls predict_batched every round with the
+# same model.
+_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[_WideModel | None, int, str | None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _wide_model(
-    model: nn.Module, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], inputs: Tensor
-) -> tuple[_WideModel | None, int]:
-    """The checked wide network of ``model`` and its floats per example-model, or ``(None, 0)``."""
-    key = (tuple(sorted(params)), tuple(inputs.shape[1:]), inputs.dtype, inputs.device.type)
+    model: nn.Module, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], example: Tensor
+) -> tuple[_WideModel | None, int, str | None]:
+    """``(wide network, floats per example-model, None)``, or ``(None, 0, reason)`` for the vmap path.
+
+    ``example`` is a shared input ``(n, ...)``; its first rows run the self-check.
+    """
+    key = (tuple(sorted(params)), tuple(example.shape[1:]), example.dtype, example.device.type)
     cached = _CACHE.setdefault(model, {})
     if key not in cached:
-        wide, floats = None, 0
+        wide: _WideModel | None = None
+        floats, reason = 0, None
         try:
             wide = _WideModel(model)
-            floats = _self_check(wide, model, params, fixed, inputs) or 0
-        except (_Unsupported, RuntimeError):
-            pass
-        cached[key] = (wide, floats) if floats else (None, 0)
+            with torch.no_grad():
+                floats = _self_check(wide, model, params, fixed, example) or 0
+            if not floats:
+                reason = "its logits differ from vmap(functional_call)'s in the self-check"
+        except (_Unsupported, RuntimeError) as err:
+            reason = str(err)
+        if reason is not None:
+            log.warning(
+                "batched evaluation of %s falls back to vmap (slower on CPUs): %s", type(model).__name__, reason
+            )
+            cached[key] = (None, 0, reason)
+        else:
+            cached[key] = (wide, floats, None)
     return cached[key]
 
 
 # --------------------------------------------------------------------------- public functions
+
+
+def _split(model: nn.Module, params: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The model's own tensors that ``params`` does not replace."""
+    fixed = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    for name in params:
+        fixed.pop(name, None)
+    return fixed
+
+
+def wide_path_failure(model: nn.Module, params: Mapping[str, Tensor], inputs: Tensor) -> str | None:
+    """Why batched evaluation of ``model`` with these stacked names runs on the slow vmap path (None: it does not).
+
+    Args:
+        model: the architecture.
+        params: stacked tensors ``{name: (B, *shape)}`` (only the names and shapes matter).
+        inputs: example inputs ``(N, ...)``.
+    """
+    return _wide_model(model, params, _split(model, params), inputs)[2]
+
+
+def _run_tiles(
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    inputs: Tensor,
+    output: Output,
+    batch_size: int,
+    models_per_chunk: int,
+    reduce: Callable[[Tensor], Tensor] | None,
+    per_member: bool,
+) -> Tensor:
+    """``(B, N, ...)``: ``output`` of every member on every example, each tile passed through ``reduce``."""
+    model.eval()
+    n_models = stacked_size(params)
+    fixed = _split(model, params)
+    if per_member and inputs.shape[0] != n_models:
+        raise ValueError(
+            f"inputs_per_member needs inputs of shape (B, N, ...) with B = {n_models} members, "
+            f"got {tuple(inputs.shape)}."
+        )
+    example = inputs[0] if per_member else inputs
+    n_examples = example.shape[0]
+    wide, floats_per_example, _ = _wide_model(model, params, fixed, example)
+    finish = reduce or (lambda t: t)
+
+    sink = _Sink(n_models, n_examples)
+    if wide is None:
+        for start in range(0, n_models, models_per_chunk):
+            chunk = {name: t[start : start + models_per_chunk] for name, t in params.items()}
+            for first in range(0, n_examples, batch_size):
+                if per_member:
+                    x = inputs[start : start + models_per_chunk, first : first + batch_size]
+                else:
+                    x = inputs[first : first + batch_size]
+                sink.put(start, first, finish(_vmap_run(model, chunk, fixed, x, output, per_member)))
+    else:
+        # tile: as many examples as fit the budget; below MIN_TILE_EXAMPLES, fewer models instead
+        models_per_tile = min(
+            models_per_chunk, n_models, max(1, TILE_BUDGET // (floats_per_example * MIN_TILE_EXAMPLES))
+        )
+        models_per_tile = -(-n_models // -(-n_models // models_per_tile))  # equal chunks, not 55 + 9
+        for start in range(0, n_models, models_per_tile):
+            chunk = {name: t[start : start + models_per_tile] for name, t in params.items()}
+            m = stacked_size(chunk)
+            tile = max(MIN_TILE_EXAMPLES, min(batch_size, TILE_BUDGET // (floats_per_example * m)))
+            for first in range(0, n_examples, tile):
+                if per_member:
+                    xm = inputs[start : start + m, first : first + tile]  # (m, t, C, ...)
+                    x = xm.transpose(0, 1).reshape(xm.shape[1], m * xm.shape[2], *xm.shape[3:])
+                else:
+                    x = inputs[first : first + tile]
+                sink.put(start, first, finish(wide.run(chunk, fixed, x, output)))
+    return sink.result()
+
+
+class _Sink:
+    """Collects ``(models, examples, ...)`` tiles into one ``(B, N, ...)`` tensor.
+
+    Without gradients the tiles are copied into one tensor allocated at the first tile: small
+    long-lived allocations made between the large short-lived activations of each tile fragment
+    the heap (measured: RSS grew by GBs). With gradients they are kept and concatenated, so that
+    the result stays differentiable.
+    """
+
+    def __init__(self, n_models: int, n_examples: int) -> None:
+        self.shape = (n_models, n_examples)
+        self.out: Tensor | None = None
+        self.tiles: dict[int, list[Tensor]] = {}
+
+    def put(self, start: int, first: int, tile: Tensor) -> None:
+        if tile.requires_grad:
+            self.tiles.setdefault(start, []).append(tile)  # tiles arrive model chunk by chunk, in order
+            return
+        if self.out is None:
+            self.out = torch.empty(*self.shape, *tile.shape[2:], dtype=tile.dtype, device=tile.device)
+        self.out[start : start + tile.shape[0], first : first + tile.shape[1]] = tile
+
+    def result(self) -> Tensor:
+        if self.tiles:
+            return torch.cat([torch.cat(row, dim=1) for row in self.tiles.values()], dim=0)
+        if self.out is None:
+            raise ValueError("Nothing to evaluate: no member or no example.")
+        return self.out
+
+
+def batched_logits(
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    inputs: Tensor,
+    *,
+    batch_size: int = 1000,
+    models_per_chunk: int = 64,
+    inputs_per_member: bool = False,
+) -> Tensor:
+    """Logits ``(B, N, classes)`` of B stacked parameter sets.
+
+    Differentiable (with respect to ``inputs`` and ``params``) when called with gradients enabled,
+    which is how attacks on many members at once get their input gradients; wrap the call in
+    ``torch.no_grad()`` otherwise.
+
+    Args:
+        model: the architecture; its own parameters and buffers fill whatever ``params`` omits.
+            It is put in eval mode (BatchNorm uses running statistics).
+        params: ``{name: (B, *shape)}``.
+        inputs: ``(N, ...)`` shared by every member, or with ``inputs_per_member`` ``(B, N, ...)``, one
+            set per member (an attack's inputs, each made against its own member).
+        batch_size: most examples per forward pass.
+        models_per_chunk: most models per vectorised pass; with ``batch_size`` it bounds
+            activation memory. On the wide path both are cut further so that a tile's widest
+            activation stays within ``TILE_BUDGET`` floats.
+        inputs_per_member: see ``inputs``.
+    """
+    return _run_tiles(model, params, inputs, "logits", batch_size, models_per_chunk, None, inputs_per_member)
+
+
+def batched_features(
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    inputs: Tensor,
+    *,
+    batch_size: int = 1000,
+    models_per_chunk: int = 64,
+    inputs_per_member: bool = False,
+) -> Tensor:
+    """Penultimate features ``(B, N, feature_dim)`` (the model's ``forward_features``); as :func:`batched_logits`."""
+    if not hasattr(model, "forward_features"):
+        raise ValueError(f"{type(model).__name__} has no forward_features(); register models that define it.")
+    return _run_tiles(model, params, inputs, "features", batch_size, models_per_chunk, None, inputs_per_member)
 
 
 @torch.no_grad()
@@ -340,60 +537,19 @@ def predict_batched(
     *,
     batch_size: int = 1000,
     models_per_chunk: int = 64,
+    inputs_per_member: bool = False,
 ) -> Tensor:
-    """Class predictions (B, N) of B stacked parameter sets on ``inputs`` (N, ...).
-
-    Args:
-        model: the architecture; its own parameters and buffers fill whatever ``params`` omits.
-            It is put in eval mode (BatchNorm uses running statistics, which are shared).
-        params: ``{name: (B, *shape)}``.
-        inputs: examples on the model's device.
-        batch_size: most examples per forward pass.
-        models_per_chunk: most models per vectorised pass; with ``batch_size`` it bounds
-            activation memory. On the wide path both are cut further so that a tile's widest
-            activation stays within ``TILE_BUDGET`` floats.
-    """
-    model.eval()
-    n_models = stacked_size(params)
-    fixed = {**dict(model.named_parameters()), **dict(model.named_buffers())}
-    for name in params:
-        fixed.pop(name, None)
-
-    wide, floats_per_example = _wide_model(model, params, fixed, inputs)
-    if wide is None:
-        return _predict_vmap(model, params, fixed, inputs, batch_size, models_per_chunk)
-
-    # tile: as many examples as fit the budget; below MIN_TILE_EXAMPLES, fewer models instead
-    models_per_tile = min(models_per_chunk, n_models, max(1, TILE_BUDGET // (floats_per_example * MIN_TILE_EXAMPLES)))
-    models_per_tile = -(-n_models // -(-n_models // models_per_tile))  # equal chunks, not 55 + 9
-    # One output tensor, filled in place: small long-lived allocations made between the large
-    # short-lived activations of each tile fragment the heap (measured: RSS grew by GBs).
-    out = torch.empty(n_models, inputs.shape[0], dtype=torch.long, device=inputs.device)
-    for start in range(0, n_models, models_per_tile):
-        chunk = {name: t[start : start + models_per_tile] for name, t in params.items()}
-        m = stacked_size(chunk)
-        tile = max(MIN_TILE_EXAMPLES, min(batch_size, TILE_BUDGET // (floats_per_example * m)))
-        for first in range(0, inputs.shape[0], tile):
-            x = inputs[first : first + tile]
-            out[start : start + m, first : first + x.shape[0]] = wide.logits(chunk, fixed, x).argmax(dim=-1)
-    return out
-
-
-def _predict_vmap(
-    model: nn.Module,
-    params: Mapping[str, Tensor],
-    fixed: Mapping[str, Tensor],
-    inputs: Tensor,
-    batch_size: int,
-    models_per_chunk: int,
-) -> Tensor:
-    """The generic path: ``vmap(functional_call)`` over the models, for any architecture."""
-    chunks = []
-    for start in range(0, stacked_size(params), models_per_chunk):
-        chunk = {name: t[start : start + models_per_chunk] for name, t in params.items()}
-        preds = [_vmap_logits(model, chunk, fixed, x).argmax(dim=-1) for x in inputs.split(batch_size)]
-        chunks.append(torch.cat(preds, dim=1))
-    return torch.cat(chunks, dim=0)
+    """Class predictions ``(B, N)`` of B stacked parameter sets; arguments as :func:`batched_logits`."""
+    return _run_tiles(
+        model,
+        params,
+        inputs,
+        "logits",
+        batch_size,
+        models_per_chunk,
+        lambda logits: logits.argmax(dim=-1),
+        inputs_per_member,
+    )
 
 
 @torch.no_grad()

@@ -56,6 +56,20 @@ def pairwise_disagreement(predictions: Tensor, num_classes: int) -> float:
     return (1.0 - agreeing / pairs).mean().item()
 
 
+def disagreement_with_rest(predictions: Tensor, num_classes: int) -> Tensor:
+    """Per member (B,): the mean fraction of examples on which it disagrees with each other member.
+
+    Its mean over the members is :func:`pairwise_disagreement`. Counted from per-example votes, O(B N):
+    member i agrees with ``n_c - 1`` others on an example where it predicts class c.
+    """
+    b = predictions.shape[0]
+    if b < 2:
+        return torch.zeros(b, dtype=torch.float64, device=predictions.device)
+    counts = torch.nn.functional.one_hot(predictions, num_classes).sum(dim=0)  # (N, C)
+    agreeing_others = counts.gather(1, predictions.t()).t().double() - 1  # (B, N)
+    return (1.0 - agreeing_others / (b - 1)).mean(dim=-1)
+
+
 def relative_l2(params: Mapping[str, Tensor], seed: Mapping[str, Tensor]) -> Tensor:
     """||theta - theta_seed|| / ||theta_seed|| over the stacked params' names (B,)."""
     diff = torch.stack([(params[k] - seed[k]).flatten(1).double().square().sum(dim=1) for k in params]).sum(dim=0)
