@@ -12,34 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 
-from mge.cli.config import CONF_DIR
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-
-# Test overrides: a quiet CPU run without loggers.
-QUIET_TRAIN = ["logger=none", "trainer.enable_progress_bar=false"]
-QUIET_GENERATE = ["logger=none", "progress=false"]  # mge-generate
-QUIET = [*QUIET_TRAIN, "progress=false"]  # mge (train + generate)
-
-
-def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
-    """Compose ``conf/<config_name>.yaml`` as Hydra would, with the run folder at ``output_dir``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(REPO_ROOT)
-        cfg.paths.output_dir = str(output_dir)
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig().set_config(cfg)
-    return cfg
+from tests.helpers import QUIET_TRAIN, SHARED_DATA, compose_config
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,12 @@
-"""Turning Hydra config nodes into validated, typed objects with messages that name the key."""
+"""From Hydra config nodes to validated, typed settings, and the frame every entry point runs in.
+
+Core code names the field in its messages ("threshold must lie in (0, 1]"); this adapter adds the
+config key ("generator.threshold: ..."), so a message always says what to change on the command line.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import json
@@ -15,8 +20,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+
+from mge.errors import ConfigError, MgeError
+from mge.pool.files import atomic_write_json
 
 T = TypeVar("T")
 log = logging.getLogger("mge")
@@ -27,10 +37,8 @@ _UNHASHED_NESTED = {
     "data": {"root", "download", "num_workers", "eval_batch_size"},
     "trainer": {"default_root_dir", "enable_progress_bar", "enable_model_summary", "log_every_n_steps"},
 }
-
-
-class ConfigError(ValueError):
-    """A config value is wrong; the message names the key, the value and the fix."""
+# The operating system's failures a user can fix: a read-only folder, a full disk, a path that is a file.
+_EXPECTED_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENOTDIR}
 
 
 def to_plain(node: Any) -> Any:
@@ -68,8 +76,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
 def settings_from_config(cls: type[T], node: Any, key: str) -> T:
     """Build the dataclass ``cls`` from config ``node``, checking key names and value types.
 
-    The dataclass's own ``__post_init__`` checks ranges; its ValueError is re-raised as a
-    :class:`ConfigError`.
+    The dataclass's own ``__post_init__`` checks ranges; its ValueError becomes a
+    :class:`ConfigError` prefixed with ``key``.
     """
     if not is_dataclass(cls):
         raise TypeError(f"{cls} is not a dataclass.")
@@ -83,7 +91,12 @@ def settings_from_config(cls: type[T], node: Any, key: str) -> T:
     try:
         return cls(**typed)
     except ValueError as err:
-        raise ConfigError(str(err)) from err
+        raise ConfigError(f"{key}.{err}" if _names_field(err, valid) else f"{key}: {err}") from err
+
+
+def _names_field(err: ValueError, valid: list[str]) -> bool:
+    """Does the message start with one of the dataclass's field names (so that ``key.`` reads as its path)?"""
+    return any(str(err).startswith(f"{name} ") or str(err).startswith(f"{name}=") for name in valid)
 
 
 def call_with_config(factory: Callable[..., T], node: Any, key: str, **extra: Any) -> T:
@@ -101,6 +114,19 @@ def call_with_config(factory: Callable[..., T], node: Any, key: str, **extra: An
         raise ConfigError(f"{key}: {err}") from err
 
 
+def typed(cfg: DictConfig, key: str, hint: Any, default: Any = None) -> Any:
+    """``cfg[key]`` checked to be of type ``hint`` (int, float, bool, str; ``None`` passes when allowed)."""
+    value = cfg.get(key, default)
+    return None if value is None and default is None else _coerce(hint, value, key)
+
+
+def require(cfg: DictConfig, key: str, hint: str) -> Any:
+    """``cfg[key]``, or a :class:`ConfigError` saying it must be given (Hydra's ``???``)."""
+    if OmegaConf.is_missing(cfg, key) or cfg.get(key) is None:
+        raise ConfigError(f"{key} is required: {hint}")
+    return cfg[key]
+
+
 def config_hash(cfg: DictConfig) -> str:
     """Short SHA-256 of what decides a run's result (not paths, loggers or devices)."""
     plain = {k: v for k, v in to_plain(cfg).items() if k not in _UNHASHED}
@@ -111,10 +137,9 @@ def config_hash(cfg: DictConfig) -> str:
 
 
 def write_metrics(metrics: dict[str, Any], output_dir: str | Path) -> Path:
-    """``metrics.json`` in the run folder."""
+    """``metrics.json`` in the run folder, written atomically (a crash leaves the old file or none)."""
     path = Path(output_dir) / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    atomic_write_json(metrics, path)
     return path
 
 
@@ -133,16 +158,29 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     return [instantiate(sub) for sub in (cfg.get("callbacks") or {}).values()]
 
 
+def in_multirun() -> bool:
+    """Is this job one of a Hydra multirun (where progress bars would interleave)?"""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def is_expected(err: BaseException) -> bool:
+    """A failure the user can fix (bad input, missing or refused files, a full or read-only disk), not a bug."""
+    if isinstance(err, (MgeError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        return True
+    return isinstance(err, OSError) and err.errno in _EXPECTED_ERRNOS
+
+
 @contextmanager
 def job(cfg: DictConfig) -> Iterator[None]:
-    """Around every entry point: turn bad input into one clear line (traceback in the run's
-    log file) and always close wandb so that multirun jobs do not share a run (LHT #289)."""
+    """Around every entry point: an expected failure becomes one ``error:`` line and exit code 2 (its
+    traceback goes to the run's log file); a bug keeps its traceback. wandb is always closed, so that
+    multirun jobs never share a run (LHT #289)."""
     try:
         yield
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        # the traceback goes to the run's log file; the terminal gets the one line that matters
-        log.debug("traceback", exc_info=True)
-        log.error("%s: %s", type(err).__name__, err)
+    except Exception as err:
+        log.debug("%s: %s", type(err).__name__, err, exc_info=True)  # the run's log file (conf/hydra/default.yaml)
+        if not is_expected(err):
+            raise
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from err
     finally:

@@ -1,7 +1,6 @@
 """``mge``: the main job -- train the seed, generate a pool from it, print the table.
 
-With no arguments it runs on scikit-learn's bundled digits (no download). Later stages
-(evolution, evaluation, reports) extend this same command.
+With no arguments it runs on scikit-learn's bundled digits (no download).
 """
 
 from __future__ import annotations
@@ -11,21 +10,19 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from mge.cli.config import CONF_DIR, job, settings_from_config, write_metrics
-from mge.cli.generate import generate_pool, pool_mean_accuracy, summary_table
-from mge.cli.train import train
-from mge.discriminator import DiscriminatorSettings
-from mge.generator import GeneratorSettings
+from mge.cli.config import CONF_DIR, job, write_metrics
+from mge.cli.generate import generate, generate_settings, pool_mean_accuracy, summary_table
+from mge.cli.train import train, train_settings
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """The pipeline: train -> generate -> report; returns the combined metrics."""
-    # a bad generator or discriminator value fails now, not after the seed has trained
-    settings_from_config(GeneratorSettings, cfg.generator, "generator")
-    settings_from_config(DiscriminatorSettings, cfg.discriminator, "discriminator")
-    train_metrics, objects = train(cfg)
-    pool_metrics, _ = generate_pool(cfg, objects["seed_path"])
-    metrics = {"train": train_metrics, "generate": pool_metrics}
+    """The pipeline: train -> generate; returns ``{"train": ..., "generate": ...}`` as written to metrics.json."""
+    # every stage's settings are checked before the seed trains, so a bad value fails in seconds
+    train_settings(cfg)
+    generate_settings(cfg)
+    trained = train(cfg)
+    generated = generate(cfg, trained.seed_path)
+    metrics = {"train": trained.to_dict(), "generate": generated.to_dict()}
     write_metrics(metrics, cfg.paths.output_dir)
     return metrics
 
@@ -35,6 +32,7 @@ def main(cfg: DictConfig) -> float:
     with job(cfg):
         metrics = run(cfg)
         print(summary_table(metrics["generate"]))
+        print(f"run folder: {cfg.paths.output_dir}")
         return pool_mean_accuracy(metrics["generate"])
 
 

@@ -4,7 +4,8 @@ from mge.discriminator.discriminator import (
     Discriminator,
     DiscriminatorScores,
     DiscriminatorSettings,
+    min_correct,
     wasserstein_1,
 )
 
-__all__ = ["Discriminator", "DiscriminatorScores", "DiscriminatorSettings", "wasserstein_1"]
+__all__ = ["Discriminator", "DiscriminatorScores", "DiscriminatorSettings", "min_correct", "wasserstein_1"]

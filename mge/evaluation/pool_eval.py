@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -16,22 +17,36 @@ from mge.pool import Pool
 class PoolEvaluation:
     """Per-member test metrics of a pool against its seed."""
 
+    member_ids: list[str]
     seed_accuracy: float
     accuracies: Tensor  # (B,)
-    novelty: Tensor  # (B,) max IoU of mistake sets with the seed's; 1 = the seed's mistakes
+    mistake_iou: Tensor  # (B,) max IoU of its mistake set with the seed's: 1 = the seed's mistakes, lower = more novel
     disagreement: float  # mean pairwise prediction disagreement inside the pool
-    relative_l2: Tensor  # (B,) distance to the seed
+    relative_l2: Tensor  # (B,) distance to the seed, over the targets
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The seed's accuracy and the pool's statistics (``None`` for an empty pool)."""
         empty = self.accuracies.numel() == 0
         return {
             "seed_accuracy": self.seed_accuracy,
             "accuracy": None if empty else summary(self.accuracies),
-            "novelty": None if empty else summary(self.novelty),
+            "mistake_iou": None if empty else summary(self.mistake_iou),
             "pairwise_disagreement": None if empty else self.disagreement,
             "relative_l2": None if empty else summary(self.relative_l2),
         }
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per member: id, test accuracy, mistake IoU with the seed, relative L2 to the seed."""
+        return [
+            {"member": member, "test_accuracy": acc, "mistake_iou_with_seed": iou, "relative_l2_to_seed": dist}
+            for member, acc, iou, dist in zip(
+                self.member_ids,
+                self.accuracies.tolist(),
+                self.mistake_iou.tolist(),
+                self.relative_l2.tolist(),
+                strict=True,
+            )
+        ]
 
 
 @torch.no_grad()
@@ -44,28 +59,38 @@ def evaluate_pool(
     batch_size: int = 1000,
     models_per_chunk: int = 64,
 ) -> PoolEvaluation:
-    """Accuracy, novelty, disagreement and distance of every member on ``inputs``.
+    """Accuracy, mistake IoU with the seed, disagreement and distance of every member on ``inputs``.
 
-    An empty pool (a budget that accepted nothing) still gets the seed's accuracy.
+    The seed is the pool's first base. Members are run as one wide network per shard, each on its
+    own base's tensors where it carries fewer than all. An empty pool (a budget that accepted
+    nothing) still gets the seed's accuracy.
     """
-    model = pool.seed.build().to(device)
     x, y = inputs.to(device), labels.to(device)
+    models = {name: base.build().to(device) for name, base in pool.bases.items()}
     seed_params = {k: pool.seed.state_dict[k].to(device) for k in pool.targets}
+    # distance over the parameters the members carry (not BatchNorm statistics of full members)
+    parameter_names = {name for name, _ in models[next(iter(models))].named_parameters()} & set(pool.targets)
 
-    def predict(params: dict[str, Tensor]) -> Tensor:
-        return predict_batched(model, params, x, batch_size=batch_size, models_per_chunk=models_per_chunk)
+    def predict(base: str, params: dict[str, Tensor]) -> Tensor:
+        return predict_batched(models[base], params, x, batch_size=batch_size, models_per_chunk=models_per_chunk)
 
-    seed_preds = predict({k: v.unsqueeze(0) for k, v in seed_params.items()})[0]
+    first = next(iter(pool.bases))
+    seed_preds = predict(first, {k: v.unsqueeze(0) for k, v in seed_params.items()})[0]
     preds, distances = [seed_preds.new_empty(0, len(y))], [torch.empty(0, dtype=torch.float64, device=device)]
-    for _, params in pool.chunks():
+    for records, params in pool.chunks():
         params = {k: v.to(device) for k, v in params.items()}
-        preds.append(predict(params))
-        distances.append(relative_l2(params, seed_params))
+        rows = torch.empty(len(records), len(y), dtype=torch.long, device=device)
+        for base in sorted({r.base for r in records}):
+            index = torch.tensor([i for i, r in enumerate(records) if r.base == base], device=device)
+            rows[index] = predict(base, {k: v[index] for k, v in params.items()})
+        preds.append(rows)
+        distances.append(relative_l2({k: params[k] for k in parameter_names}, seed_params))
     all_preds = torch.cat(preds)
     return PoolEvaluation(
+        member_ids=[r.id for r in pool.records],
         seed_accuracy=accuracy(seed_preds.unsqueeze(0), y).item(),
         accuracies=accuracy(all_preds, y).cpu(),
-        novelty=novelty(all_preds, seed_preds, y).cpu(),
+        mistake_iou=novelty(all_preds, seed_preds, y).cpu(),
         disagreement=pairwise_disagreement(all_preds, pool.seed.num_classes),
         relative_l2=torch.cat(distances).float().cpu(),
     )

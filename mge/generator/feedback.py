@@ -41,18 +41,13 @@ class AcceptanceController:
         if self.knob not in KNOBS:
             raise ValueError(f"Unknown feedback knob {self.knob!r}. Valid values are {list(KNOBS)}.")
         if not 0.0 < self.target_rate < 1.0:
-            raise ValueError(f"generator.target_acceptance must lie in (0, 1), got {self.target_rate}.")
+            raise ValueError(f"target_acceptance must lie in (0, 1), got {self.target_rate}.")
         if not 0.0 < self.min_threshold <= self.threshold <= 1.0:
-            raise ValueError(
-                f"generator.threshold={self.threshold} must lie in [min_threshold={self.min_threshold}, 1]."
-            )
+            raise ValueError(f"threshold={self.threshold} must lie in [min_threshold={self.min_threshold}, 1].")
         if self.alpha < 0 or (self.knob == "alpha" and self.alpha == 0):
-            raise ValueError(
-                f"generator.alpha must be >= 0 (> 0 with generator.knob=alpha, whose steps are factors), "
-                f"got {self.alpha}."
-            )
+            raise ValueError(f"alpha must be >= 0 (> 0 with knob=alpha, whose steps are factors), got {self.alpha}.")
         if self.step < 0:
-            raise ValueError(f"generator.feedback_step must be >= 0, got {self.step}.")
+            raise ValueError(f"feedback_step must be >= 0, got {self.step}.")
 
     def update(self, acceptance_rate: float) -> None:
         """Feed back one round's acceptance rate."""

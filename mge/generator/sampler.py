@@ -11,32 +11,32 @@ from mge.latent import LatentCodec, keep_mask
 
 
 class LatentSampler:
-    """Draws candidate parameter sets around one seed.
+    """Draws candidate parameter sets around one center: the seed, or any member (E-MGE's mutation).
 
-    For every target tensor the seed's coefficients are computed once. A candidate keeps the
+    For every target tensor the center's coefficients are computed once. A candidate keeps the
     highest-energy coefficients that hold a fraction ``threshold`` of the energy and redraws every
     other coefficient from N(mu, (alpha * sigma)^2), mu and sigma being the mean and std of the
     coefficients it replaces (mu = 0 with ``zero_mean``).
 
-    The candidate is written as ``seed + decode(resampled - original)`` on the replaced
+    The candidate is written as ``center + decode(resampled - original)`` on the replaced
     coefficients only: the transform is linear, so this equals ``decode(candidate coefficients)``,
-    and where nothing is replaced (t = 1) the seed comes back bit for bit instead of through a
+    and where nothing is replaced (t = 1) the center comes back bit for bit instead of through a
     floating-point round trip.
     """
 
     def __init__(
         self,
-        seed_params: Mapping[str, Tensor],
+        center: Mapping[str, Tensor],
         codec: LatentCodec,
         *,
         zero_mean: bool = False,
     ) -> None:
-        if not seed_params:
+        if not center:
             raise ValueError("LatentSampler needs at least one target parameter.")
         self.codec = codec
         self.zero_mean = zero_mean
-        self.seed = {name: w.detach().to(torch.float32) for name, w in seed_params.items()}
-        self.coefficients = {name: codec.encode(w, w.shape) for name, w in self.seed.items()}
+        self.center = {name: w.detach().to(torch.float32) for name, w in center.items()}
+        self.coefficients = {name: codec.encode(w, w.shape) for name, w in self.center.items()}
         self._mask_cache: dict[float, dict[str, Tensor]] = {}
 
     def masks(self, threshold: float) -> dict[str, Tensor]:
@@ -62,9 +62,9 @@ class LatentSampler:
             raise ValueError(f"alpha must be >= 0, got {alpha}.")
         candidates: dict[str, Tensor] = {}
         for name, mask in self.masks(threshold).items():
-            seed, z = self.seed[name], self.coefficients[name]
+            center, z = self.center[name], self.coefficients[name]
             if bool(mask.all()):
-                candidates[name] = seed.expand(n, *seed.shape).clone()
+                candidates[name] = center.expand(n, *center.shape).clone()
                 continue
             replaced = z[~mask]  # (k,)
             mu = 0.0 if self.zero_mean else replaced.mean()
@@ -72,5 +72,5 @@ class LatentSampler:
             noise = torch.randn((n, *z.shape), generator=generator, device=generator.device)
             noise = noise.to(z.device)
             delta = torch.where(mask, 0.0, mu + sigma * noise - z)  # (n, *shape), 0 on kept coefficients
-            candidates[name] = seed + self.codec.decode(delta, z.shape)
+            candidates[name] = center + self.codec.decode(delta, z.shape)
         return candidates

@@ -37,7 +37,6 @@ def select_targets(model: nn.Module, include: Sequence[str] = ("*",), exclude: S
     ]
     if not targets:
         raise ValueError(
-            f"generator.include={list(include)} / generator.exclude={list(exclude)} select no parameter. "
-            f"Candidate names are {names}."
+            f"include={list(include)} / exclude={list(exclude)} select no parameter. Candidate names are {names}."
         )
     return targets

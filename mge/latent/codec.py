@@ -31,10 +31,7 @@ GRANULARITIES: tuple[str, ...] = get_args(Granularity)
 
 def _check_granularity(granularity: str) -> None:
     if granularity not in GRANULARITIES:
-        raise ValueError(
-            f"Unknown granularity {granularity!r}. Valid values are {list(GRANULARITIES)}; "
-            "set it with generator.granularity=<value>."
-        )
+        raise ValueError(f"Unknown granularity {granularity!r}. Valid values are {list(GRANULARITIES)}.")
 
 
 # Axes up to this length are transformed by a matmul with the cached DCT matrix (itself made by

@@ -1,18 +1,22 @@
-"""Model pools on disk (spec section 4).
+"""Model pools on disk (spec section 4): every kind of pool (MGE, evolved, baselines) in one format.
 
 A pool is a folder::
 
     pool/
-      manifest.json            # format, seed reference, architecture, config, targets, members, run state
-      base.safetensors         # the seed's full state_dict: what every member shares
-      shard-00000.safetensors  # stacked target tensors {name: (k, *shape)} of k members
-      shard-00001.safetensors
+      manifest.json            # format, kind, architecture, bases, config, targets, members, log, run state
+      base.safetensors         # a base model: the full state_dict members build on (several bases allowed,
+      base-<name>.safetensors  #   e.g. one per seed of an evolved population)
+      shard-00000.safetensors  # stacked tensors {name: (k, *shape)} of k members, for every target name
       ...
+      .lock                    # who holds (or last held) the writer's lock
 
-Members are appended shard by shard, so a pool of thousands of models is streamed to disk with
-memory bounded by one shard. Every file is written atomically and the manifest last, so a run
-killed at any moment leaves a consistent pool that :class:`PoolWriter` can resume.
-Tensors are only ever read with safetensors; nothing is unpickled.
+Members carry the ``targets`` tensors (for MGE: the generated weights and biases; for independently
+trained models and snapshots: every floating tensor, BatchNorm statistics included); their base fills
+the rest. What loads is what was written: :meth:`Pool.load` reads only plain file names inside the
+folder, checks every base and member against its content hash, every tensor's shape and dtype
+against the architecture, and refuses non-finite members. Writes are atomic and the manifest is
+written last, so a run killed at any moment leaves a pool that :class:`PoolWriter` resumes; one
+writer at a time holds the folder's lock. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import torch
@@ -29,88 +34,151 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from mge.pool.files import atomic_save_safetensors, atomic_write_json, tensor_hash
-from mge.pool.seed import PICKLE_SUFFIXES, SeedModel, check_finite, load_seed
+from mge.errors import PoolError
+from mge.pool.files import (
+    atomic_save_safetensors,
+    atomic_write_json,
+    confined_file,
+    file_hash,
+    remove_leftovers,
+    tensor_hash,
+)
+from mge.pool.lock import LOCK_FILE, FolderLock
+from mge.pool.manifest import (
+    ARCHITECTURE_KEYS,
+    POOL_FORMAT,
+    POOL_KINDS,
+    BaseRecord,
+    Manifest,
+    MemberRecord,
+    NewMember,
+    base_file,
+    parse_manifest,
+)
+from mge.pool.seed import PICKLE_SUFFIXES, SeedModel, check_finite, read_seed_file
 
-POOL_FORMAT = "mge-pool/1"
 MANIFEST = "manifest.json"
-BASE = "base.safetensors"
-
-
-def _read_tensors(path: Path) -> dict[str, Tensor]:
-    if path.suffix in PICKLE_SUFFIXES:
-        raise ValueError(f"Refusing to unpickle {path}: pools are stored as safetensors only.")
-    if not path.is_file():
-        raise FileNotFoundError(f"Pool file {path} is missing; the pool is incomplete.")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError) as err:
-        raise ValueError(f"Pool file {path} is corrupt or not safetensors ({err}).") from err
+SHARD_PREFIX = "shard-"
 
 
 @dataclass(frozen=True)
 class PoolMember:
-    """One model of a pool: its manifest record and its target tensors."""
+    """One model of a pool: its record and the tensors it carries."""
 
-    record: dict[str, Any]
+    record: MemberRecord
     params: dict[str, Tensor]
 
 
-class Pool:
-    """Read access to a pool folder.
+def _read_tensors(path: Path, what: str) -> dict[str, Tensor]:
+    if not path.is_file():
+        raise PoolError(f"{what} {path} is missing; the pool is incomplete.")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise PoolError(f"{what} {path} is corrupt or not safetensors ({err}).") from err
 
-    >>> pool = Pool.load("outputs/generate/runs/<date>/pool")  # doctest: +SKIP
+
+def _read_manifest(root: Path) -> Manifest:
+    path = root / MANIFEST
+    if path.is_symlink():
+        raise PoolError(f"{path} is a symbolic link; a pool only reads plain files inside its folder.")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PoolError(f"{path} is not valid JSON ({err}); the file is truncated or was edited.") from err
+    except RecursionError:
+        raise PoolError(f"{path} is nested too deeply to be a pool manifest.") from None
+    return parse_manifest(data, str(path))
+
+
+class Pool:
+    """A pool folder, read and verified.
+
+    >>> pool = Pool.load("outputs/mge/runs/<time>/pool")  # doctest: +SKIP
     >>> model = pool.model(0)  # an nn.Module in eval mode  # doctest: +SKIP
     """
 
-    def __init__(self, root: Path, manifest: dict[str, Any], seed: SeedModel) -> None:
+    def __init__(self, root: Path, manifest: Manifest, bases: dict[str, SeedModel]) -> None:
         self.root = root
         self.manifest = manifest
-        self.seed = seed
+        self.bases = bases
 
     @classmethod
     def load(cls, path: str | Path, *, verify: bool = True) -> Pool:
-        """Open a pool folder; with ``verify``, check every member's content hash."""
+        """Open a pool folder: bases are always checked; with ``verify``, every member too.
+
+        Raises:
+            PoolError: not a pool, or a file is corrupt, tampered with, misplaced or of the wrong shape.
+            FileNotFoundError: the folder does not exist.
+        """
         root = Path(path)
         if root.is_file():
-            raise ValueError(
-                f"{root} is a file; a pool is a folder holding {MANIFEST}. "
-                + ("Pickled pools are refused." if root.suffix in PICKLE_SUFFIXES else "")
-            )
-        manifest_path = root / MANIFEST
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"No {MANIFEST} in {root}: not a pool folder (run mge-generate).")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{manifest_path} is not valid JSON ({err}).") from err
-        if manifest.get("format") != POOL_FORMAT:
-            raise ValueError(f"{manifest_path} has format {manifest.get('format')!r}, expected {POOL_FORMAT!r}.")
-        pool = cls(root, manifest, load_seed(root / BASE))
+            hint = " Pickled pools are refused." if root.suffix in PICKLE_SUFFIXES else ""
+            raise PoolError(f"{root} is a file; a pool is a folder holding {MANIFEST}.{hint}")
+        if not root.is_dir():
+            raise FileNotFoundError(f"No pool folder at {root}.")
+        if not (root / MANIFEST).is_file():
+            raise PoolError(f"No {MANIFEST} in {root}: not a pool folder (mge-generate and mge-evolve write them).")
+        manifest = _read_manifest(root)
+        pool = cls(root, manifest, _load_bases(root, manifest))
         if verify:
             pool.verify()
         return pool
 
+    # ------------------------------------------------------------------ what it holds
+
     @property
-    def members(self) -> list[dict[str, Any]]:
-        return self.manifest["members"]
+    def records(self) -> list[MemberRecord]:
+        return self.manifest.members
 
     @property
     def targets(self) -> list[str]:
-        return self.manifest["targets"]
+        return self.manifest.targets
+
+    @property
+    def kind(self) -> str:
+        return self.manifest.kind
+
+    @property
+    def seed(self) -> SeedModel:
+        """The first base: for a pool generated from one seed, that seed."""
+        return next(iter(self.bases.values()))
 
     def __len__(self) -> int:
-        return len(self.members)
+        return len(self.records)
 
-    def chunks(self) -> Iterator[tuple[list[dict[str, Any]], dict[str, Tensor]]]:
+    def build(self, base: str | None = None) -> nn.Module:
+        """The architecture holding base ``base`` (the first by default), in eval mode."""
+        return self.bases[base or next(iter(self.bases))].build()
+
+    # ------------------------------------------------------------------ tensors
+
+    def chunks(self) -> Iterator[tuple[list[MemberRecord], dict[str, Tensor]]]:
         """``(records, {name: (k, *shape)})`` shard by shard: streams a pool of any size."""
-        by_shard: dict[str, list[dict[str, Any]]] = {}
-        for record in self.members:
-            by_shard.setdefault(record["shard"], []).append(record)
+        by_shard: dict[str, list[MemberRecord]] = {}
+        for record in self.records:
+            by_shard.setdefault(record.shard, []).append(record)
         for shard, records in by_shard.items():
-            tensors = _read_tensors(self.root / shard)
-            index = torch.tensor([r["index"] for r in records])
+            tensors = self._shard(shard, max(r.index for r in records) + 1)
+            index = torch.tensor([r.index for r in records])
             yield records, {k: tensors[k][index] for k in self.targets}
+
+    def _shard(self, name: str, rows: int) -> dict[str, Tensor]:
+        """A shard's tensors, checked against the architecture (names, shapes, dtypes, enough rows)."""
+        path = confined_file(self.root, name, "a member's shard")
+        tensors = _read_tensors(path, "shard")
+        expected = self.seed.state_dict
+        missing = [k for k in self.targets if k not in tensors]
+        if missing:
+            raise PoolError(f"Shard {path} lacks the tensors {missing}; the pool is corrupt.")
+        for k in self.targets:
+            t, want = tensors[k], expected[k]
+            if t.dim() != want.dim() + 1 or t.shape[1:] != want.shape or t.shape[0] < rows or t.dtype != want.dtype:
+                raise PoolError(
+                    f"Shard {path}: tensor {k!r} is {t.dtype} {tuple(t.shape)}, expected {want.dtype} "
+                    f"(>= {rows}, *{tuple(want.shape)}) for {self.manifest.architecture['arch']}; the pool is corrupt."
+                )
+        return tensors
 
     def __iter__(self) -> Iterator[PoolMember]:
         """Members in order, one shard in memory at a time."""
@@ -131,130 +199,287 @@ class Pool:
                 if offset + j in wanted_set:
                     rows[offset + j] = {k: v[j] for k, v in params.items()}
             offset += len(records)
+        if not wanted:
+            return {k: self.seed.state_dict[k].new_empty(0, *self.seed.state_dict[k].shape) for k in self.targets}
         return {k: torch.stack([rows[i][k] for i in wanted]) for k in self.targets}
 
     def state_dict(self, i: int) -> dict[str, Tensor]:
-        """Full state_dict of member ``i``: the seed's tensors with the member's targets."""
+        """Full state_dict of member ``i``: its base's tensors with the member's own."""
         member = self.parameters([i])
-        return {**self.seed.state_dict, **{k: v[0] for k, v in member.items()}}
+        base = self.bases[self.records[i].base]
+        return {**base.state_dict, **{k: v[0] for k, v in member.items()}}
 
     def model(self, i: int) -> nn.Module:
         """Member ``i`` as an ``nn.Module`` in eval mode."""
-        model = self.seed.build()
+        model = self.build(self.records[i].base)
         model.load_state_dict(self.state_dict(i))
         return model.eval()
 
-    def pool_hash(self) -> str:
-        """SHA-256 over the members' content hashes, in order: equal pools have equal hashes."""
-        return hashlib.sha256("".join(r["sha256"] for r in self.members).encode()).hexdigest()
+    # ------------------------------------------------------------------ trust
 
     def verify(self) -> None:
         """Check each member's tensors against its recorded hash and for non-finite values."""
         for member in self:
-            if tensor_hash(member.params) != member.record["sha256"]:
-                raise ValueError(
-                    f"Member {member.record['id']} of pool {self.root} does not match its hash: "
-                    "the shard was modified or corrupted."
+            if tensor_hash(member.params) != member.record.sha256:
+                raise PoolError(
+                    f"Member {member.record.id} of pool {self.root} does not match its hash: "
+                    f"{member.record.shard} was modified or corrupted."
                 )
-            check_finite(member.params, f"{self.root} member {member.record['id']}")
+            check_finite(member.params, f"member {member.record.id} of pool {self.root}")
+
+    def pool_hash(self) -> str:
+        """SHA-256 over the bases' and the members' content hashes (members in order).
+
+        Equal pools have equal hashes whatever their file bytes, lineage or scores; any change to a
+        tensor changes it (the hashes it covers are checked against the tensors when the pool loads).
+        """
+        content = {
+            "bases": {name: base.sha256 for name, base in sorted(self.manifest.bases.items())},
+            "members": [r.sha256 for r in self.records],
+        }
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _load_bases(root: Path, manifest: Manifest) -> dict[str, SeedModel]:
+    """Read and check every base: content hash, architecture, shapes, dtypes, finite values."""
+    bases = {}
+    arch = manifest.architecture
+    for name, record in manifest.bases.items():
+        path = confined_file(root, record.file, f"base {name!r}")
+        if not path.is_file():
+            raise PoolError(f"Base {name!r} ({path}) is missing; the pool is incomplete.")
+        # format 1 recorded the seed file's hash, which the base was copied from
+        if manifest.upgraded_from and file_hash(path) != record.source.get("file_sha256"):
+            raise PoolError(f"{path} does not match the seed hash its manifest records: it was modified.")
+        seed = read_seed_file(path, f"base {name!r} of pool {root}")
+        if any(seed.header()[k] != arch[k] for k in ARCHITECTURE_KEYS):
+            raise PoolError(f"Base {path} is not the {arch['arch']} the manifest describes.")
+        content = tensor_hash(seed.state_dict)
+        if manifest.upgraded_from:
+            manifest.bases[name] = replace(record, sha256=content)
+        elif content != record.sha256:
+            raise PoolError(f"Base {path} does not match its hash: it was modified or corrupted.")
+        _check_architecture(seed, path)
+        bases[name] = seed
+    return bases
+
+
+def _check_architecture(seed: SeedModel, path: Path) -> None:
+    """The base's tensors have exactly the names, shapes and dtypes of its architecture."""
+    expected = seed.build_empty().state_dict()
+    got = seed.state_dict
+    if set(got) != set(expected):
+        raise PoolError(
+            f"Base {path} holds tensors {sorted(set(got) ^ set(expected))} that do not fit its architecture."
+        )
+    for name, want in expected.items():
+        if got[name].shape != want.shape or got[name].dtype != want.dtype:
+            raise PoolError(
+                f"Base {path}: {name!r} is {got[name].dtype} {tuple(got[name].shape)}, the architecture needs "
+                f"{want.dtype} {tuple(want.shape)}."
+            )
 
 
 class PoolWriter:
-    """Creates a pool folder, appends shards of members, and resumes an interrupted run.
+    """Creates a pool folder or resumes an unfinished one; appends members; checkpoints run state.
 
-    ``state`` is an opaque JSON-serialisable dict the caller stores with each shard (for the
-    generator: round, RNG state, knob values) so that a resumed run continues exactly where the
-    interrupted one stopped.
+    Holds the folder's lock from :meth:`open` until :meth:`finish` or :meth:`close` (use it as a
+    context manager). :meth:`append` writes a shard and returns the new members' ids; they become
+    part of the pool at the next :meth:`checkpoint` (or :meth:`finish`), which writes the manifest
+    with the run state. A run killed between the two resumes from the last checkpoint: the
+    uncommitted shard is ignored and rewritten.
     """
 
-    def __init__(
-        self,
+    def __init__(self, root: Path, manifest: Manifest, lock: FolderLock, resumed: bool) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.lock = lock
+        self.resumed = resumed
+        self._staged: list[MemberRecord] = []
+        self._shards = len({m.shard for m in manifest.members})
+
+    @classmethod
+    def open(
+        cls,
         root: str | Path,
-        seed: SeedModel,
+        *,
+        kind: str,
+        bases: Mapping[str, SeedModel],
         targets: Sequence[str],
         config: Mapping[str, Any],
-        seed_reference: Mapping[str, Any],
-    ) -> None:
-        self.root = Path(root)
-        config = json.loads(json.dumps(dict(config)))  # as it will read back from JSON
-        manifest_path = self.root / MANIFEST
-        if manifest_path.is_file():
-            self.manifest = Pool.load(self.root, verify=False).manifest
-            if self.manifest["seed"].get("sha256") != seed_reference.get("sha256"):
-                raise ValueError(
-                    f"Pool {self.root} exists and was generated from another seed "
-                    f"({self.manifest['seed'].get('path')}), so it cannot be resumed from this one. Pick "
-                    "another output folder, or delete it to start over."
+        sources: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> PoolWriter:
+        """Start the pool at ``root``, or resume it if it is an unfinished pool made the same way.
+
+        Args:
+            root: the pool folder; it must not exist, be empty, or hold a pool of this kind, config
+                and bases (which is verified before it is continued).
+            kind: one of ``POOL_KINDS``.
+            bases: the base models by name (``"seed"`` for a pool drawn from one seed); all share
+                one architecture.
+            targets: names of the tensors every member carries.
+            config: what decides the members (JSON-serialisable); a pool is only resumed under the
+                same config.
+            sources: per base, where it came from (path, file hash, metadata), for the record.
+
+        Raises:
+            PoolError: ``root`` is a file, holds files but no manifest, or holds another pool.
+            PoolLockedError: another process is writing it.
+        """
+        root = Path(root)
+        if kind not in POOL_KINDS:
+            raise ValueError(f"Unknown pool kind {kind!r}. Valid kinds are {list(POOL_KINDS)}.")
+        if root.exists() and not root.is_dir():
+            raise PoolError(f"pool_dir {root} is an existing file; give a folder (new, empty, or a pool to resume).")
+        if not bases:
+            raise ValueError("A pool needs at least one base model.")
+        plain: dict[str, Any] = json.loads(json.dumps(dict(config), allow_nan=False))  # as it will read back
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(root)
+        lock.acquire()
+        try:
+            if (root / MANIFEST).is_file():
+                manifest = cls._resumable(root, kind, bases, plain)
+                remove_leftovers(root)
+                return cls(root, manifest, lock, resumed=True)
+            remove_leftovers(root)
+            others = sorted(p.name for p in root.iterdir() if p.name != LOCK_FILE)
+            if others:
+                raise PoolError(
+                    f"pool_dir {root} holds files but no {MANIFEST} ({', '.join(others[:5])}): it is not a pool, and "
+                    "mge never overwrites what it did not write. Give an empty or new folder."
                 )
-            if self.manifest["config"] != config:
-                raise ValueError(
-                    f"Pool {self.root} exists and was made with a different config "
-                    f"({', '.join(_differing_keys(self.manifest['config'], config))} differ), so it cannot be "
-                    "resumed. Pick another output folder, or delete it to start over."
-                )
-            self.resumed = True
-            return
-        self.resumed = False
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_save_safetensors(seed.state_dict, self.root / BASE, {"mge_seed": json.dumps(seed.header())})
-        self.manifest = {
-            "format": POOL_FORMAT,
-            "seed": dict(seed_reference),
-            "architecture": seed.header(),
-            "config": config,
-            "targets": list(targets),
-            "members": [],
-            "rounds": [],
-            "state": None,
-            "finished": False,
-        }
-        atomic_write_json(self.manifest, manifest_path)
+            return cls(root, cls._create(root, kind, bases, targets, plain, sources or {}), lock, resumed=False)
+        except BaseException:
+            lock.release()
+            raise
+
+    @staticmethod
+    def _create(
+        root: Path,
+        kind: str,
+        bases: Mapping[str, SeedModel],
+        targets: Sequence[str],
+        config: dict[str, Any],
+        sources: Mapping[str, Mapping[str, Any]],
+    ) -> Manifest:
+        first = next(iter(bases.values()))
+        architecture = {k: first.header()[k] for k in ARCHITECTURE_KEYS}
+        records = {}
+        for name, seed in bases.items():
+            if any(seed.header()[k] != architecture[k] for k in ARCHITECTURE_KEYS):
+                raise ValueError(f"Base {name!r} is not a {architecture['arch']} like the first base.")
+            check_finite(seed.state_dict, f"base {name!r}")
+            file = base_file(name)
+            atomic_save_safetensors(seed.state_dict, root / file, {"mge_seed": json.dumps(seed.header())})
+            records[name] = BaseRecord(
+                file=file, sha256=tensor_hash(seed.state_dict), source=dict(sources.get(name, {}))
+            )
+        unknown = [t for t in targets if t not in first.state_dict]
+        if unknown or not targets:
+            raise ValueError(f"Targets {unknown or '[]'} are not tensors of {architecture['arch']}.")
+        manifest = Manifest(kind=kind, architecture=architecture, bases=records, targets=list(targets), config=config)
+        atomic_write_json(manifest.to_json(), root / MANIFEST)
+        return manifest
+
+    @staticmethod
+    def _resumable(root: Path, kind: str, bases: Mapping[str, SeedModel], config: dict[str, Any]) -> Manifest:
+        pool = Pool.load(root, verify=True)  # continue only what is intact
+        manifest = pool.manifest
+        if manifest.upgraded_from:
+            raise PoolError(f"{root} is a {manifest.upgraded_from} pool; it can be read but not continued.")
+        if manifest.kind != kind:
+            raise PoolError(f"{root} holds a pool of kind {manifest.kind!r}, not {kind!r}: pick another folder.")
+        ours = {name: tensor_hash(seed.state_dict) for name, seed in bases.items()}
+        theirs = {name: base.sha256 for name, base in manifest.bases.items()}
+        if ours != theirs:
+            raise PoolError(
+                f"Pool {root} exists and was made from other base models ({sorted(theirs)}), so it cannot be resumed "
+                "from these. Pick another output folder, or delete it to start over."
+            )
+        if manifest.config != config:
+            raise PoolError(
+                f"Pool {root} exists and was made with a different config "
+                f"({', '.join(_differing_keys(manifest.config, config))} differ), so it cannot be "
+                "resumed. Pick another output folder, or delete it to start over."
+            )
+        return manifest
+
+    # ------------------------------------------------------------------ writing
 
     @property
-    def members(self) -> list[dict[str, Any]]:
-        return self.manifest["members"]
+    def members(self) -> list[MemberRecord]:
+        """Committed and staged members."""
+        return [*self.manifest.members, *self._staged]
 
     @property
     def state(self) -> dict[str, Any] | None:
-        return self.manifest["state"]
+        return self.manifest.state
 
-    def append(
-        self,
-        params: Mapping[str, Tensor],
-        records: Sequence[Mapping[str, Any]],
-        round_log: Mapping[str, Any],
-        state: Mapping[str, Any],
-    ) -> None:
-        """Add ``len(records)`` members (stacked ``params``) plus one round's log and run state.
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        return self.manifest.log
 
-        A round that accepted nobody still records its log and state.
-        """
-        shard = f"shard-{len(self.manifest['rounds']):05d}.safetensors"
-        new = []
-        if records:
-            atomic_save_safetensors(params, self.root / shard, {"format": POOL_FORMAT})
-            for i, record in enumerate(records):
-                member = {k: v[i] for k, v in params.items()}
-                new.append(
-                    {
-                        "id": f"m{len(self.members) + i:06d}",
-                        "shard": shard,
-                        "index": i,
-                        **record,
-                        "sha256": tensor_hash(member),
-                    }
-                )
-        self.manifest["members"].extend(new)
-        self.manifest["rounds"].append(dict(round_log))
-        self.manifest["state"] = dict(state)
-        atomic_write_json(self.manifest, self.root / MANIFEST)
+    def append(self, params: Mapping[str, Tensor], members: Sequence[NewMember]) -> list[str]:
+        """Write ``len(members)`` members (stacked ``params`` over the targets) as one shard; return their ids."""
+        if not members:
+            return []
+        if set(params) != set(self.manifest.targets):
+            differing = sorted(set(params) ^ set(self.manifest.targets))
+            raise ValueError(f"append needs exactly the pool's targets; {differing} are extra or missing.")
+        rows = {v.shape[0] for v in params.values()}
+        if rows != {len(members)}:
+            raise ValueError(f"append got {len(members)} members but tensors with {sorted(rows)} rows.")
+        known = {m.id for m in self.members} | set(self.manifest.bases)
+        shard = f"{SHARD_PREFIX}{self._shards:05d}.safetensors"
+        atomic_save_safetensors(params, self.root / shard, {"format": POOL_FORMAT})
+        self._shards += 1
+        ids = []
+        for i, member in enumerate(members):
+            unknown = [p for p in member.parents if p not in known]
+            if unknown or member.base not in self.manifest.bases:
+                raise ValueError(f"New member {i} names unknown parents {unknown} or base {member.base!r}.")
+            tensors = {k: v[i] for k, v in params.items()}
+            check_finite(tensors, f"new member {i}")
+            record = MemberRecord(
+                **{f: getattr(member, f) for f in NewMember.__dataclass_fields__},
+                id=f"m{len(self.members):06d}",
+                shard=shard,
+                index=i,
+                sha256=tensor_hash(tensors),
+            )
+            self._staged.append(record)
+            ids.append(record.id)
+        return ids
+
+    def checkpoint(self, state: Mapping[str, Any] | None, log_entry: Mapping[str, Any] | None = None) -> None:
+        """Commit the staged members with the run state (and one log entry): the point a resume restarts from."""
+        self.manifest.members.extend(self._staged)
+        self._staged = []
+        self.manifest.state = None if state is None else dict(state)
+        if log_entry is not None:
+            self.manifest.log.append(dict(log_entry))
+        atomic_write_json(self.manifest.to_json(), self.root / MANIFEST)
 
     def finish(self, summary: Mapping[str, Any]) -> Pool:
-        """Mark the pool complete, store a summary, and open it for reading."""
-        self.manifest["finished"] = True
-        self.manifest["summary"] = dict(summary)
-        atomic_write_json(self.manifest, self.root / MANIFEST)
-        return Pool.load(self.root, verify=False)
+        """Commit, mark the pool complete with a summary, release the lock and open the pool for reading."""
+        self.manifest.finished = True
+        self.manifest.summary = dict(summary)
+        self.checkpoint(self.manifest.state)
+        self.close()
+        return Pool.load(self.root, verify=False)  # what was just written, from hashes of the tensors in hand
+
+    def close(self) -> None:
+        """Release the lock (uncommitted members are dropped)."""
+        self.lock.release()
+
+    def __enter__(self) -> PoolWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def _differing_keys(old: Any, new: Any, prefix: str = "") -> list[str]:

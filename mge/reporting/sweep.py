@@ -3,12 +3,11 @@
 A sweep folder holds one numbered folder per job (``conf/hydra/default.yaml``), each with
 ``.hydra/overrides.yaml`` and the ``metrics.json`` the entry point wrote. Columns are named by
 dotted paths into ``{"override": {...}, "metrics": {...}}``, e.g. ``override.generator.threshold``
-or ``metrics.test.novelty.mean``.
+or ``metrics.test.mistake_iou.mean``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from mge.reporting.table import markdown_table
+from mge.reporting.table import markdown_table, write_csv
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
@@ -91,14 +90,10 @@ def write_table(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, name: st
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     headers = list(rows[0]) if rows else []
-    md, csv_path = out_dir / f"{name}.md", out_dir / f"{name}.csv"
+    md = out_dir / f"{name}.md"
     cells = [["" if row[h] is None else row[h] for h in headers] for row in rows]
     md.write_text(markdown_table(headers, cells) + "\n")
-    with csv_path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(headers)
-        writer.writerows(cells)
-    return md, csv_path
+    return md, write_csv(rows, out_dir / f"{name}.csv")
 
 
 def plot_sweep(

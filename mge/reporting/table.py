@@ -1,8 +1,11 @@
-"""Plain-text tables: what the CLI prints and what the experiments write as Markdown."""
+"""Plain-text tables: what the CLI prints, and the Markdown and CSV files runs and experiments write."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 
 def _cell(value: object) -> str:
@@ -20,3 +23,15 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """Rows (dicts with the same keys) as CSV, headers from the first row; empty cells for None."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    headers = list(rows[0]) if rows else []
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(headers)
+        writer.writerows([["" if row[h] is None else row[h] for h in headers] for row in rows])
+    return path

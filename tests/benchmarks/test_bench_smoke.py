@@ -5,7 +5,7 @@ import math
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 
 def test_quick_benchmark_writes_every_measurement_and_target(tmp_path):

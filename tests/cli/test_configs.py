@@ -1,14 +1,17 @@
 """Every config group composes, and the composed values are the ones the docs promise."""
 
+import errno
 from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
 from mge.cli.config import CONF_DIR, config_hash
 from mge.data import list_datasets
+from mge.errors import ConfigError, PoolLockedError
 from mge.models import list_models
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 GROUPS = Path(CONF_DIR)
 
@@ -61,3 +64,33 @@ def test_config_hash_ignores_paths_and_loggers_but_not_the_method(tmp_path):
     base = config_hash(compose_config("train", [], tmp_path / "a"))
     assert base == config_hash(compose_config("train", ["logger=none", "data.root=/elsewhere"], tmp_path / "b"))
     assert base != config_hash(compose_config("train", ["seed=3"], tmp_path / "c"))
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (ConfigError("bad value"), True),
+        (FileNotFoundError("missing"), True),
+        (PoolLockedError("busy"), True),
+        (OSError(errno.ENOSPC, "No space left on device"), True),
+        (OSError(errno.EROFS, "Read-only file system"), True),
+        (PermissionError(errno.EACCES, "Permission denied"), True),
+        (RuntimeError("a bug: shape mismatch"), False),
+        (KeyError("a bug"), False),
+        (OSError(errno.EIO, "I/O error"), False),
+    ],
+)
+def test_expected_failures_become_one_line_and_bugs_keep_their_traceback(error, expected, capsys):
+    from mge.cli.config import is_expected, job
+
+    assert is_expected(error) is expected
+    cfg = OmegaConf.create({})
+    if expected:
+        with pytest.raises(SystemExit) as exit_info, job(cfg):
+            raise error
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err == f"error: {error}\n"
+    else:
+        with pytest.raises(type(error)), job(cfg):
+            raise error
+        assert capsys.readouterr().err == ""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 FAST = ["debug=fast", "trainer.enable_progress_bar=false"]
 
@@ -30,7 +30,8 @@ def test_main_job_trains_generates_and_prints_the_table(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "seed test accuracy" in result.stdout and "ratio to one seed training" in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["generate"]["n_accepted"] == 4  # debug=fast asks for 4
+    assert metrics["generate"]["n_kept"] == 4  # debug=fast asks for 4
+    assert "run folder:" in result.stdout
     assert (tmp_path / "seed.safetensors").is_file() and (tmp_path / "pool" / "manifest.json").is_file()
 
 
@@ -74,14 +75,35 @@ def test_wandb_logs_offline_next_to_csv(tmp_path):
     [
         (["mge.cli.train", "data.batch_size=0"], "batch_size"),
         (["mge.cli.generate", "seed_model=/no/such/run"], "/no/such/run"),
+        (["mge.cli.generate"], "seed_model is required"),
+        (["mge.cli.generate", "seed_model=/no/such/run", "generator.alpha=nan"], "generator.alpha must be a finite"),
         (["mge.cli.train", "dataset=mnist", "data.root=/no/such/folder", "data.download=false"], "/no/such/folder"),
+        (["mge.cli.train", "model.arch=vgg"], "model.arch: unknown architecture 'vgg'"),
+        (["mge.cli.train", "ckpt_path=/no/such/last.ckpt"], "/no/such/last.ckpt"),
     ],
 )
 def test_bad_input_exits_with_one_clear_line(args, message, tmp_path):
     result = run([*args, "logger=none", f"hydra.run.dir={tmp_path}"], tmp_path)
     assert result.returncode == 2
-    assert message in result.stderr
+    errors = [line for line in result.stderr.splitlines() if message in line]
+    assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+    # the traceback is in the run's log file
+    assert "Traceback" in next(tmp_path.glob("*.log")).read_text()
+
+
+def test_an_existing_file_as_pool_dir_and_a_truncated_checkpoint_get_one_line_each(tmp_path, digits_seed_dir):
+    file = tmp_path / "not-a-folder"
+    file.write_text("x")
+    truncated = tmp_path / "last.ckpt"
+    truncated.write_bytes(b"PK\x03\x04 truncated")
+    for args, message in (
+        (["mge.cli.generate", f"seed_model={digits_seed_dir}", f"pool_dir={file}"], "is an existing file"),
+        (["mge.cli.train", f"ckpt_path={truncated}"], "cannot be resumed from"),
+    ):
+        result = run([*args, "logger=none", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+        assert result.returncode == 2 and result.stderr.count("error: ") == 1, result.stderr[-2000:]
+        assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_submitit_launcher_runs_a_sweep_through_submitit(tmp_path):

@@ -5,111 +5,170 @@ import json
 import pytest
 import torch
 
-from mge.cli.config import ConfigError
-from mge.cli.generate import generate_pool, summary_table
-from mge.pool import Pool
-from tests.conftest import QUIET_GENERATE, compose_config
+from mge.cli.generate import generate, summary_table
+from mge.errors import ConfigError, PoolError
+from mge.pool import Pool, load_seed, save_seed
+from tests.helpers import QUIET_GENERATE, compose_config
 
-SMALL = [*QUIET_GENERATE, "n=12", "generator.batch_size=16", "generator.max_rounds=10"]
+SMALL = [*QUIET_GENERATE, "n=12", "generator.batch_size=16", "generator.max_rounds=10", "time_probe_seconds=0.05"]
 
 
 def run(tmp_path, seed_dir, name, extra=()):
     cfg = compose_config("generate", [*SMALL, f"seed_model={seed_dir}", *extra], tmp_path / name)
-    return generate_pool(cfg, cfg.seed_model)
+    return generate(cfg)
 
 
 def test_generates_the_requested_pool_with_metrics(tmp_path, digits_seed_dir):
-    metrics, _objects = run(tmp_path, digits_seed_dir, "a")
+    report = run(tmp_path, digits_seed_dir, "a")
+    metrics = report.to_dict()
     pool = Pool.load(tmp_path / "a" / "pool")
-    assert len(pool) == metrics["n_accepted"] == 12
+    assert len(pool) == metrics["n_kept"] == 12
     assert metrics["n_candidates"] == 16 * len(metrics["rounds"])
-    passed = sum(round(r["acceptance_rate"] * r["candidates"]) for r in metrics["rounds"])
-    assert passed >= 12
-    assert metrics["acceptance_rate"] == pytest.approx(passed / metrics["n_candidates"])
-    assert metrics["seconds_per_accepted_model"] > 0 and 0 < metrics["time_ratio_per_model"] < 1
+    assert metrics["n_passed"] == sum(r["passed"] for r in metrics["rounds"]) >= 12
+    assert metrics["acceptance_rate"] == pytest.approx(metrics["n_passed"] / metrics["n_candidates"])
+    rejected = sum(metrics["rejected"].values())
+    assert rejected == metrics["n_candidates"] - metrics["n_passed"]  # each rejection has one cause
+    assert metrics["seconds_per_kept_model"] > 0 and 0 < metrics["time_ratio_per_model"] < 1
     acc = metrics["test"]["accuracy"]
     assert acc["min"] <= acc["median"] <= acc["max"] and acc["min"] <= acc["mean"] <= acc["max"]
-    assert metrics["test"]["novelty"]["max"] <= 1.0
-    # every accepted member passed the discriminator's accuracy bound
-    bound = metrics["seed_discriminator_accuracy"] - 0.005
-    assert all(m["discriminator_accuracy"] >= bound - 1e-9 for m in pool.members)
-    assert all(m["operator"] == "mge" and m["parents"] == ["seed"] for m in pool.members)
+    assert metrics["test"]["mistake_iou"]["max"] <= 1.0
+    assert all(m.operator == "mge" and m.parents == ("seed",) for m in pool.records)
+    rows = (tmp_path / "a" / "members.csv").read_text().splitlines()
+    assert rows[0].startswith("member,test_accuracy,mistake_iou_with_seed") and len(rows) == 13
 
 
 def test_same_seed_gives_the_same_pool_hashes_and_another_seed_does_not(tmp_path, digits_seed_dir):
-    a, _ = run(tmp_path, digits_seed_dir, "a")
-    b, _ = run(tmp_path, digits_seed_dir, "b")
-    c, _ = run(tmp_path, digits_seed_dir, "c", ["seed=1"])
-    assert a["pool_hash"] == b["pool_hash"]
-    assert a["pool_hash"] != c["pool_hash"]
+    a = run(tmp_path, digits_seed_dir, "a")
+    b = run(tmp_path, digits_seed_dir, "b")
+    c = run(tmp_path, digits_seed_dir, "c", ["seed=1"])
+    assert a.pool_hash == b.pool_hash
+    assert a.pool_hash != c.pool_hash
 
 
 def test_an_interrupted_run_resumes_to_the_same_pool(tmp_path, digits_seed_dir, monkeypatch):
-    reference, _ = run(tmp_path, digits_seed_dir, "ref", ["generator.target_acceptance=0.2"])
-    assert len(reference["rounds"]) >= 2
+    reference = run(tmp_path, digits_seed_dir, "ref", ["generator.target_acceptance=0.2"])
+    assert len(reference.rounds) >= 2
 
-    import mge.generator.loop as loop
+    import mge.pool.store as store
 
-    real_append = loop.PoolWriter.append
+    real_checkpoint = store.PoolWriter.checkpoint
     calls = {"n": 0}
 
     def crash_after_first_round(self, *args, **kwargs):
-        real_append(self, *args, **kwargs)
+        real_checkpoint(self, *args, **kwargs)
         calls["n"] += 1
         if calls["n"] == 1:
             raise KeyboardInterrupt  # the process dies after round 0 was saved
 
-    monkeypatch.setattr(loop.PoolWriter, "append", crash_after_first_round)
+    monkeypatch.setattr(store.PoolWriter, "checkpoint", crash_after_first_round)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, digits_seed_dir, "crash", ["generator.target_acceptance=0.2"])
-    monkeypatch.setattr(loop.PoolWriter, "append", real_append)
+    monkeypatch.setattr(store.PoolWriter, "checkpoint", real_checkpoint)
 
-    resumed, _ = run(tmp_path, digits_seed_dir, "crash", ["generator.target_acceptance=0.2"])
-    assert resumed["pool_hash"] == reference["pool_hash"]
-    assert resumed["n_candidates"] == reference["n_candidates"]
+    resumed = run(tmp_path, digits_seed_dir, "crash", ["generator.target_acceptance=0.2"])
+    assert resumed.pool_hash == reference.pool_hash
+    assert resumed.state.candidates == reference.state.candidates
+
+
+def test_a_resume_verifies_what_it_continues(tmp_path, digits_seed_dir):
+    run(tmp_path, digits_seed_dir, "a", ["n=4"])
+    shard = next((tmp_path / "a" / "pool").glob("shard-*.safetensors"))
+    data = bytearray(shard.read_bytes())
+    data[-3] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(PoolError, match="does not match its hash"):
+        run(tmp_path, digits_seed_dir, "a", ["n=4"])
 
 
 def test_threshold_one_pool_is_the_seed_repeated(tmp_path, digits_seed_dir):
-    metrics, objects = run(tmp_path, digits_seed_dir, "t1", ["generator.threshold=1.0", "generator.knob=none", "n=3"])
-    pool, seed = objects["pool"], objects["seed"]
-    for member in pool:
+    report = run(tmp_path, digits_seed_dir, "t1", ["generator.threshold=1.0", "generator.knob=none", "n=3"])
+    seed = load_seed(digits_seed_dir)
+    for member in report.pool:
         assert all(torch.equal(v, seed.state_dict[k]) for k, v in member.params.items())
-    assert metrics["test"]["novelty"]["mean"] == 1.0
+    metrics = report.to_dict()
+    assert metrics["test"]["mistake_iou"]["mean"] == 1.0
     assert metrics["acceptance_rate"] == 1.0
+
+
+def test_the_time_ratio_does_not_depend_on_the_seeds_recorded_training_time(tmp_path, digits_seed_dir, monkeypatch):
+    import mge.runs.generate as stage
+    from mge.runs import TrainingTimeReference
+
+    probes = []
+
+    def fixed_probe(seed, datamodule, *, epochs, device, budget_seconds):
+        probes.append(epochs)  # the real probe times steps; a fixed figure makes the ratios comparable
+        return TrainingTimeReference(seconds=40.0, seconds_per_step=0.01, steps_timed=5, steps_per_epoch=100,
+                                     epochs=epochs, device=str(device))  # fmt: skip
+
+    monkeypatch.setattr(stage, "probe_training_time", fixed_probe)
+    seed = load_seed(digits_seed_dir)
+    for recorded in (85.0, 939.0):  # a quiet and a busy machine's training time for the same seed
+        seed.meta["train_seconds"] = recorded
+        save_seed(seed, tmp_path / f"seed-{recorded}.safetensors")
+        report = run(tmp_path, tmp_path / f"seed-{recorded}.safetensors", f"r{recorded}", ["n=4"])
+        assert report.seed_recorded_train_seconds == recorded
+        assert report.time_ratio_per_model == report.state.seconds_per_kept / 40.0  # never / recorded
+    assert probes == [seed.meta["epochs"]] * 2
+
+
+def test_the_training_time_probe_extrapolates_timed_steps_to_the_recipe(digits_seed_dir):
+    from mge.runs import probe_training_time, seed_datamodule
+
+    seed = load_seed(digits_seed_dir)
+    datamodule = seed_datamodule(seed, None)
+    datamodule.setup("fit")
+    state = torch.get_rng_state()
+    reference = probe_training_time(seed, datamodule, epochs=3, device=torch.device("cpu"), budget_seconds=0.01)
+    assert torch.equal(torch.get_rng_state(), state)  # the probe leaves the random state alone
+    assert reference.steps_timed >= 5 and reference.steps_per_epoch == len(datamodule.train_dataloader())
+    assert reference.seconds == pytest.approx(reference.seconds_per_step * reference.steps_per_epoch * 3)
 
 
 @pytest.mark.parametrize(
     ("override", "match"),
     [
-        ("generator.threshold=1.5", r"\(0, 1\]"),
-        ("generator.batch_size=abc", "must be an integer"),
+        ("generator.threshold=1.5", r"generator\.threshold is the energy fraction t in \(0, 1\]"),
+        ("generator.alpha=nan", r"generator\.alpha must be a finite number"),
+        ("generator.feedback_step=nan", r"generator\.feedback_step must be a finite number"),
+        ("generator.batch_size=abc", "generator.batch_size must be an integer"),
         ("generator.granularity=pixel", "Valid values are"),
         ("+generator.bogus=1", r"Unknown key\(s\) \['bogus'\] under generator"),
         ("discriminator.accuracy_tolerance=5", "fraction"),
+        ("discriminator.max_distribution_distance=inf", "finite"),
         ("device=tpu", "Unknown device"),
+        ("seed=abc", "seed must be an integer"),
     ],
 )
-def test_bad_config_values_say_what_is_wrong(tmp_path, digits_seed_dir, override, match):
+def test_bad_config_values_say_what_is_wrong_before_any_work(tmp_path, digits_seed_dir, override, match):
     with pytest.raises(ConfigError, match=match):
         run(tmp_path, digits_seed_dir, "bad", [override])
+    assert not (tmp_path / "bad" / "pool").exists()
 
 
 def test_missing_seed_names_the_path(tmp_path):
     cfg = compose_config("generate", [*SMALL, f"seed_model={tmp_path / 'nowhere'}"], tmp_path / "x")
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        generate_pool(cfg, cfg.seed_model)
+        generate(cfg)
+
+
+def test_an_absent_seed_model_says_it_is_required(tmp_path):
+    cfg = compose_config("generate", SMALL, tmp_path / "x")
+    with pytest.raises(ConfigError, match="seed_model is required"):
+        generate(cfg)
 
 
 def test_a_budget_that_accepts_nothing_reports_an_empty_pool_with_the_seed_accuracy(tmp_path, digits_seed_dir):
-    metrics, objects = run(
+    report = run(
         tmp_path, digits_seed_dir, "none",
         ["generator.knob=none", "generator.max_rounds=1", "discriminator.max_distribution_distance=1e-9"],
     )  # fmt: skip
-    assert metrics["n_accepted"] == 0 and len(objects["pool"]) == 0
-    assert metrics["acceptance_rate"] == 0.0
+    metrics = report.to_dict()
+    assert metrics["n_kept"] == 0 and len(report.pool) == 0
+    assert metrics["acceptance_rate"] == 0.0 and metrics["rejected"]["distribution"] == 16
     assert 0.5 < metrics["test"]["seed_accuracy"] <= 1.0
-    assert metrics["test"]["accuracy"] is None and metrics["test"]["novelty"] is None
-    assert metrics["seconds_per_accepted_model"] is None and metrics["time_ratio_per_model"] is None
+    assert metrics["test"]["accuracy"] is None and metrics["test"]["mistake_iou"] is None
+    assert metrics["seconds_per_kept_model"] is None and metrics["time_ratio_per_model"] is None
     assert "n/a" in summary_table(metrics)
 
 
@@ -120,7 +179,7 @@ def test_a_pool_started_under_another_feedback_rule_is_not_resumed(tmp_path, dig
     manifest["finished"] = False  # an unfinished pool from before the rule was recorded
     del manifest["config"]["generator"]["feedback_rule"]
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match=r"generator\.feedback_rule differ"):
+    with pytest.raises(PoolError, match=r"generator\.feedback_rule differ"):
         run(tmp_path, digits_seed_dir, "old")
 
 

@@ -1,16 +1,21 @@
 """mge-train: a fast dev run for every dataset with its default model, resume, clear errors."""
 
+import pickle
+from pathlib import Path
+
 import pytest
+import torch
 
 from mge.cli.train import train
+from mge.errors import CheckpointError
 from mge.pool import load_seed
-from tests.conftest import QUIET_TRAIN, compose_config
 from tests.data.fake_data import (
     write_fake_cifar10,
     write_fake_gtsrb,
     write_fake_mini_imagenet,
     write_fake_mnist,
 )
+from tests.helpers import QUIET_TRAIN, compose_config
 
 # dataset -> (writer of fake files in its real on-disk format, default architecture)
 FAKE_DATA = {
@@ -43,8 +48,8 @@ def test_fast_dev_run_on_every_dataset_with_its_default_model(dataset, tmp_path,
         tmp_path / "run",
     )
     assert cfg.model.arch == arch
-    metrics, _ = train(cfg)
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    report = train(cfg)
+    assert 0.0 <= report.test_accuracy <= 1.0
     seed = load_seed(tmp_path / "run")
     assert seed.arch == arch and seed.meta["dataset"] == dataset
     assert seed.meta["data"]["split_seed"] == 0
@@ -52,7 +57,7 @@ def test_fast_dev_run_on_every_dataset_with_its_default_model(dataset, tmp_path,
 
 def test_digits_seed_records_its_metrics_and_resumes_from_a_checkpoint(tmp_path):
     first = compose_config("train", [*QUIET_TRAIN, "trainer.max_epochs=1"], tmp_path / "a")
-    metrics, _ = train(first)
+    metrics = train(first).to_dict()
     assert set(metrics) >= {
         "test_accuracy",
         "train_seconds",
@@ -66,10 +71,13 @@ def test_digits_seed_records_its_metrics_and_resumes_from_a_checkpoint(tmp_path)
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"
     assert last.is_file()
     resumed = compose_config("train", [*QUIET_TRAIN, "trainer.max_epochs=2", f"ckpt_path={last}"], tmp_path / "b")
-    _metrics_b, objects = train(resumed)
-    assert objects["trainer"].current_epoch == 2
+    assert train(resumed).epochs == 2
     # one more epoch from the checkpoint, not two from scratch
-    assert objects["trainer"].global_step == 2 * objects["trainer"].num_training_batches
+    steps = [
+        torch.load(p / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+        for p in (tmp_path / "a", tmp_path / "b")
+    ]
+    assert steps[1] == 2 * steps[0]  # fmt: skip
 
 
 def test_same_seed_gives_the_same_weights(tmp_path):
@@ -96,7 +104,7 @@ def test_missing_dataset_names_the_path_and_how_to_get_it(tmp_path):
         ("+data.colour=red", r"Unknown argument\(s\) \['colour'\]"),
         ("optim.optimizer=rmsprop", "Valid values are"),
         ("optim.lr=-1", "optim.lr"),
-        ("model.arch=vgg", "Unknown model 'vgg'"),
+        ("model.arch=vgg", r"model\.arch: unknown architecture 'vgg'"),
         ("+model.kwargs.depth=3", "depth"),
     ],
 )
@@ -104,3 +112,27 @@ def test_bad_config_values_say_what_is_wrong(tmp_path, override, match):
     cfg = compose_config("train", [*QUIET_TRAIN, "trainer.max_epochs=1", override], tmp_path / "run")
     with pytest.raises(ValueError, match=match):  # ConfigError is a ValueError; the CLI prints either
         train(cfg)
+
+
+def test_a_truncated_or_foreign_ckpt_path_is_refused_before_training(tmp_path):
+    truncated = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {}, "epoch": 0}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:50])
+    foreign = tmp_path / "foreign.ckpt"
+    with open(foreign, "wb") as f:
+        pickle.dump(Path("objects a weights-only load refuses"), f)
+    for path, match in ((truncated, "cannot be resumed from"), (foreign, "cannot be resumed from")):
+        cfg = compose_config("train", [*QUIET_TRAIN, f"ckpt_path={path}"], tmp_path / "run")
+        with pytest.raises(CheckpointError, match=match):
+            train(cfg)
+    assert not (tmp_path / "run" / "seed.safetensors").exists()
+
+
+def test_a_lightning_checkpoint_of_mge_train_works_as_a_seed_with_allow_pickle(tmp_path):
+    train(compose_config("train", [*QUIET_TRAIN, "trainer.max_epochs=1"], tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match="Refusing to unpickle"):
+        load_seed(ckpt)
+    seed, saved = load_seed(ckpt, allow_pickle=True), load_seed(tmp_path / "run")
+    assert seed.meta["data"]["name"] == "digits" and seed.meta["data"]["split_seed"] == 0
+    assert all(torch.equal(seed.state_dict[k], v) for k, v in saved.state_dict.items())

@@ -1,16 +1,18 @@
 """The discriminator accepts the seed and rejects NaN, shifted and broken candidates."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from mge.discriminator import Discriminator, DiscriminatorSettings, wasserstein_1
+from mge.discriminator import Discriminator, DiscriminatorSettings, min_correct, wasserstein_1
 from mge.generator import select_targets
 from mge.pool import load_seed
 
 
 @pytest.fixture(scope="module")
 def setup(digits_seed_dir):
-    from mge.cli.generate import seed_datamodule
+    from mge.runs import seed_datamodule
 
     seed = load_seed(digits_seed_dir)
     dm = seed_datamodule(seed, None)
@@ -23,6 +25,24 @@ def setup(digits_seed_dir):
         model, seed_params, x, y, DiscriminatorSettings(max_distribution_distance=0.1, accuracy_tolerance=0.02)
     )
     return disc, seed_params
+
+
+def mixed(seed, n, max_scale, seed_value=0):
+    """``n`` noisy candidates (0 to ``max_scale`` seed stds) and 4 permuted copies of the seed.
+
+    Permuting a tensor keeps its weight distribution exactly but breaks the function, so the mix
+    holds candidates that each test rejects and candidates that pass both.
+    """
+    g = torch.Generator().manual_seed(seed_value)
+    scale = torch.linspace(0, max_scale, n)
+    perms = [
+        {k: v.flatten()[torch.randperm(v.numel(), generator=g)].view_as(v) for k, v in seed.items()} for _ in range(4)
+    ]
+    return {
+        k: torch.cat([v + scale.view(-1, *[1] * v.dim()) * v.std() * torch.randn(n, *v.shape, generator=g),
+                      torch.stack([p[k] for p in perms])])
+        for k, v in seed.items()
+    }  # fmt: skip
 
 
 def stack(*candidates):
@@ -65,8 +85,8 @@ def test_low_accuracy_candidate_with_the_seed_distribution_is_rejected(setup):
     permuted = {k: v.flatten()[torch.randperm(v.numel(), generator=g)].reshape(v.shape) for k, v in seed.items()}
     scores = disc.score(stack(permuted))
     assert scores.distribution_distance.item() == pytest.approx(0.0, abs=1e-6)
-    assert scores.accuracy.item() < disc.accuracy_bound
-    assert not scores.accepted.item()
+    assert not scores.accepted.item() and scores.rejected_accuracy.item()
+    assert scores.examples_scored.item() < len(disc.labels)  # rejected before the end of the split
 
 
 def test_wasserstein_of_equal_samples_is_the_mean_gap_of_order_statistics():
@@ -75,12 +95,61 @@ def test_wasserstein_of_equal_samples_is_the_mean_gap_of_order_statistics():
     assert wasserstein_1(cands, ref).tolist() == pytest.approx([0.0, 1.0])
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_early_stopping_gives_the_verdicts_of_scoring_every_example(setup, chunk):
+    disc, seed = setup
+    candidates = mixed(seed, 24, 0.3)
+    full = Discriminator(disc.model, seed, disc.inputs, disc.labels, replace(disc.settings, early_stop=False))
+    early = Discriminator(
+        disc.model, seed, disc.inputs, disc.labels, replace(disc.settings, early_stop=True, decision_chunk=chunk)
+    )
+    want, got = full.score(candidates), early.score(candidates)
+    assert 0 < int(want.accepted.sum()) < int(want.passed_distribution.sum())  # both verdicts occur
+    assert torch.equal(got.accepted, want.accepted)
+    n = len(disc.labels)
+    assert bool((got.examples_scored[got.passed_distribution] <= n).all())
+    assert int(got.examples_scored.sum()) < int(want.examples_scored.sum())  # it saved work
+    fully = got.examples_scored == n
+    torch.testing.assert_close(got.accuracy[fully], want.accuracy[fully])
+    assert torch.isnan(got.accuracy[~fully]).all()
+
+
+def test_rejections_per_test_add_up_to_the_rejected_candidates(setup):
+    disc, seed = setup
+    candidates = mixed(seed, 30, 3.0, seed_value=3)
+    name = next(iter(candidates))
+    candidates[name][0].view(-1)[0] = float("inf")
+    scores = disc.score(candidates)
+    counts = [
+        int(m.sum()) for m in (scores.rejected_non_finite, scores.rejected_distribution, scores.rejected_accuracy)
+    ]
+    assert all(c > 0 for c in counts)
+    assert sum(counts) == int((~scores.accepted).sum())
+    assert not bool((scores.rejected_non_finite & scores.rejected_distribution).any())
+
+
+def test_min_correct_is_the_count_where_the_float32_accuracy_reaches_the_bound():
+    # 1970 / 2000 = 0.985 exactly; one fewer correct falls short
+    assert min_correct(2000, 0.985) == 1970
+    assert min_correct(2000, 0.98500001) == 1970  # the bound rounds to float32 0.985, as the comparison sees it
+    assert min_correct(2000, 0.9850001) == 1971
+    assert min_correct(10, 0.0) == 0 and min_correct(10, 1.0) == 10 and min_correct(10, 1.01) == 11
+    # a bound that is not representable: the count is the first whose float32 mean compares >= in torch
+    bound = 2 / 3
+    count = min_correct(3, bound)
+    assert bool(torch.tensor([1.0] * count + [0.0] * (3 - count)).mean() >= bound)
+    assert not bool(torch.tensor([1.0] * (count - 1) + [0.0] * (4 - count)).mean() >= bound)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"max_distribution_distance": 0}, "max_distribution_distance"),
         ({"accuracy_tolerance": 2}, "fraction"),
         ({"eval_batch_size": 0}, "eval_batch_size"),
+        ({"max_distribution_distance": float("nan")}, "finite"),
+        ({"accuracy_tolerance": float("inf")}, "fraction"),
+        ({"decision_chunk": 0}, "decision_chunk"),
     ],
 )
 def test_bad_settings_name_the_key(kwargs, match):

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 
 def test_compaction_fractions_are_valid_and_grow_with_the_threshold(digits_seed_dir, tmp_path):

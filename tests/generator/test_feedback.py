@@ -88,5 +88,5 @@ def test_a_starting_t_above_the_default_ceiling_is_kept_and_t_one_can_leave():
 
 
 def test_alpha_feedback_needs_a_positive_alpha():
-    with pytest.raises(ValueError, match="> 0 with generator.knob=alpha"):
+    with pytest.raises(ValueError, match="> 0 with knob=alpha"):
         AcceptanceController(threshold=0.9, alpha=0.0, knob="alpha")

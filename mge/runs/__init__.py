@@ -1,0 +1,23 @@
+"""The stages as plain functions: typed settings in, typed reports out, no Hydra.
+
+The command-line entry points (``mge/cli``), the benchmarks and the experiments all call these.
+"""
+
+from mge.runs.device import resolve_device
+from mge.runs.generate import GenerateReport, GenerateSettings, generate_pool, seed_datamodule
+from mge.runs.timing import TrainingTimeReference, probe_training_time
+from mge.runs.train import OptimSettings, TrainReport, TrainSettings, train_seed
+
+__all__ = [
+    "GenerateReport",
+    "GenerateSettings",
+    "OptimSettings",
+    "TrainReport",
+    "TrainSettings",
+    "TrainingTimeReference",
+    "generate_pool",
+    "probe_training_time",
+    "resolve_device",
+    "seed_datamodule",
+    "train_seed",
+]

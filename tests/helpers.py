@@ -1,0 +1,67 @@
+"""Helpers the tests share: composing Hydra configs like the CLIs, small seeds and pools on disk.
+
+Imported by tests as ``from tests.helpers import ...`` (never from conftest, which pytest owns).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from mge.cli.config import CONF_DIR
+from mge.models import build_model
+from mge.pool import NewMember, PoolWriter, SeedModel
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# Test overrides: a quiet CPU run without loggers.
+QUIET_TRAIN = ["logger=none", "trainer.enable_progress_bar=false"]
+QUIET_GENERATE = ["logger=none", "progress=false"]  # mge-generate
+QUIET = [*QUIET_TRAIN, "progress=false"]  # mge (train + generate)
+
+
+def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` as Hydra would, with the run folder at ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(REPO_ROOT)
+        cfg.paths.output_dir = str(output_dir)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+def small_seed(arch: str = "digits_cnn", seed: int = 0) -> SeedModel:
+    """An untrained seed of a small architecture (8x8 inputs for digits_cnn, 28x28 for lenet5)."""
+    size = 28 if arch == "lenet5" else 8
+    torch.manual_seed(seed)
+    model = build_model(arch, num_classes=10, in_channels=1, image_size=size)
+    return SeedModel(arch, {}, 10, 1, size, model.state_dict(), {"dataset": "test"})
+
+
+def write_pool(
+    root: Path, seed: SeedModel, *, rounds: int = 2, per_round: int = 3, config: dict | None = None
+) -> PoolWriter:
+    """A pool of ``rounds x per_round`` noisy copies of ``seed``'s weights, checkpointed after each round."""
+    targets = [k for k in seed.state_dict if k.endswith(("weight", "bias"))]
+    writer = PoolWriter.open(
+        root, kind="mge", bases={"seed": seed}, targets=targets, config=config or {"n": rounds * per_round}
+    )
+    g = torch.Generator().manual_seed(1)
+    for r in range(rounds):
+        params = {
+            k: seed.state_dict[k] + 0.01 * torch.randn(per_round, *seed.state_dict[k].shape, generator=g)
+            for k in targets
+        }
+        writer.append(params, [NewMember(operator="mge", parents=("seed",), generation=r)] * per_round)
+        writer.checkpoint({"round": r}, {"round": r})
+    return writer
