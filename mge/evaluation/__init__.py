@@ -23,6 +23,7 @@ from mge.evaluation.metrics import (
     novelty,
     pairwise_disagreement,
     relative_l2,
+    relative_l2_per_tensor,
     summary,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "predict_batched",
     "predict_one_by_one",
     "relative_l2",
+    "relative_l2_per_tensor",
     "stacked_size",
     "summary",
     "wide_path_failure",
