@@ -1,5 +1,11 @@
-"""The cheap ways of making a pool that every table compares MGE against (spec section 5)."""
+"""The cheap ways of making a pool that every table compares MGE against (spec section 5).
 
+- :mod:`~mge.baselines.noise`: Gaussian weight noise around the seed, matched to a reference pool or
+  at given distances (the noise curve), optionally gated;
+- :mod:`~mge.baselines.independent`: K independently trained seeds stacked into one pool.
+"""
+
+from mge.baselines.independent import SeedStack, stack_seeds
 from mge.baselines.noise import (
     GatedNoise,
     NoiseMember,
@@ -14,8 +20,10 @@ __all__ = [
     "GatedNoise",
     "NoiseMember",
     "NoiseTargets",
+    "SeedStack",
     "draw_noise",
     "gated_noise",
     "matched_noise",
     "noise_curve",
+    "stack_seeds",
 ]
