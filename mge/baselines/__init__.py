@@ -2,6 +2,7 @@
 
 - :mod:`~mge.baselines.noise`: Gaussian weight noise around the seed, matched to a reference pool or
   at given distances (the noise curve), optionally gated;
+- :mod:`~mge.baselines.snapshots`: snapshots of one training run;
 - :mod:`~mge.baselines.independent`: K independently trained seeds stacked into one pool.
 """
 
@@ -15,15 +16,19 @@ from mge.baselines.noise import (
     matched_noise,
     noise_curve,
 )
+from mge.baselines.snapshots import SNAPSHOT_INDEX, SnapshotCallback, snapshot_filename
 
 __all__ = [
+    "SNAPSHOT_INDEX",
     "GatedNoise",
     "NoiseMember",
     "NoiseTargets",
     "SeedStack",
+    "SnapshotCallback",
     "draw_noise",
     "gated_noise",
     "matched_noise",
     "noise_curve",
+    "snapshot_filename",
     "stack_seeds",
 ]
