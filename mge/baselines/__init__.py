@@ -16,7 +16,7 @@ from mge.baselines.noise import (
     matched_noise,
     noise_curve,
 )
-from mge.baselines.snapshots import SNAPSHOT_INDEX, SnapshotCallback, snapshot_filename
+from mge.baselines.snapshots import SNAPSHOT_INDEX, SnapshotCallback, load_snapshots, snapshot_filename
 
 __all__ = [
     "SNAPSHOT_INDEX",
@@ -27,6 +27,7 @@ __all__ = [
     "SnapshotCallback",
     "draw_noise",
     "gated_noise",
+    "load_snapshots",
     "matched_noise",
     "noise_curve",
     "snapshot_filename",

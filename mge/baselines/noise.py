@@ -154,20 +154,20 @@ def draw_noise(
             f"targets and seed_params must name the same tensors, got {sorted(targets.norms)} and "
             f"{sorted(seed_params)}."
         )
-    names = list(seed_params)
-    numels = [seed_params[k].numel() for k in names]
-    attempts = torch.as_tensor(attempt).expand(len(targets)).tolist()
-    rows = [
-        torch.randn(sum(numels), generator=_draw_generator(seed, s, a), dtype=torch.float64)
-        for s, a in zip(targets.slots.tolist(), attempts, strict=True)
-    ]
-    gaussian = torch.stack(rows) if rows else torch.empty(0, sum(numels), dtype=torch.float64)  # (K, total)
-    out = {}
-    for name, g in zip(names, gaussian.split(numels, dim=1), strict=True):
+    k = len(targets)
+    attempts = torch.as_tensor(attempt).expand(k).tolist()
+    # standard Gaussians drawn on the CPU straight into the output, one generator per draw
+    out = {name: torch.empty(k, *v.shape, dtype=torch.float32) for name, v in seed_params.items()}
+    for i, (slot, a) in enumerate(zip(targets.slots.tolist(), attempts, strict=True)):
+        g = _draw_generator(seed, slot, a)
+        for t in out.values():
+            t[i].normal_(generator=g)
+    for name, gaussian in out.items():
         s = seed_params[name]
-        unit = g / g.norm(dim=1, keepdim=True)  # (K, numel)
-        noise = (unit * targets.norms[name].unsqueeze(1)).to(device=s.device)  # (K, numel) float64
-        out[name] = (s.double() + noise.view(-1, *s.shape)).to(s.dtype)  # (K, *shape)
+        # scale each row to its target norm; the factor in float64, the norm of float32 rows exact to ~1e-7
+        factor = targets.norms[name] / gaussian.flatten(1).norm(dim=1).double()  # (K,)
+        gaussian.mul_(factor.float().view(-1, *[1] * s.dim()))
+        out[name] = gaussian.to(device=s.device, dtype=s.dtype).add_(s)  # (K, *shape)
     return out
 
 
@@ -278,11 +278,12 @@ def gated_noise(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key} must be an integer >= 1, got {value!r}.")
     k = len(targets)
-    accepted: dict[int, tuple[int, dict[str, Tensor]]] = {}  # position -> (attempt, one candidate)
+    found: list[tuple[Tensor, Tensor, dict[str, Tensor]]] = []  # per round: positions, attempts, candidates
+    is_open = torch.ones(k, dtype=torch.bool)
     rounds_taken = torch.zeros(k, dtype=torch.long)
     rounds = candidates = 0
-    while len(accepted) < k and rounds < max_rounds:
-        open_pos = torch.tensor([i for i in range(k) if i not in accepted], dtype=torch.long)
+    while is_open.any() and rounds < max_rounds:
+        open_pos = is_open.nonzero().flatten()  # (m,)
         pos = open_pos.repeat(draws_per_slot)  # (m * d,) draw j of every open slot, then draw j + 1
         attempt = rounds * draws_per_slot + torch.arange(draws_per_slot).repeat_interleave(len(open_pos))
         batch = draw_noise(seed_params, targets.subset(pos), seed=seed, attempt=attempt)
@@ -295,27 +296,33 @@ def gated_noise(
         rounds += 1
         candidates += len(pos)
         rounds_taken[open_pos] += 1
-        for j in passed.nonzero().flatten().tolist():  # in order: a slot's first accepted draw wins
-            p = int(pos[j])
-            if p not in accepted:
-                accepted[p] = (int(attempt[j]), {name: t[j] for name, t in batch.items()})
-    order = sorted(accepted)
-    params = (
-        {name: torch.stack([accepted[p][1][name] for p in order]) for name in seed_params}
-        if order
-        else {name: v.new_empty(0, *v.shape) for name, v in seed_params.items()}
-    )
-    achieved = relative_l2(params, seed_params).tolist() if order else []
+        winners = []  # a slot's first accepted draw wins
+        for j in passed.cpu().nonzero().flatten().tolist():
+            if is_open[pos[j]]:
+                is_open[pos[j]] = False
+                winners.append(j)
+        if winners:
+            w = torch.tensor(winners)
+            found.append((pos[w], attempt[w], {name: t[w.to(t.device)] for name, t in batch.items()}))
+    positions = torch.cat([f[0] for f in found]) if found else torch.empty(0, dtype=torch.long)
+    order = positions.argsort()  # slot order
+    params = {
+        name: torch.cat([f[2][name] for f in found])[order.to(v.device)] if found else v.new_empty(0, *v.shape)
+        for name, v in seed_params.items()
+    }
+    attempts = torch.cat([f[1] for f in found])[order] if found else torch.empty(0, dtype=torch.long)
+    positions = positions[order]
+    achieved = relative_l2(params, seed_params).tolist() if found else []
     members = [
         NoiseMember(
             slot=int(targets.slots[p]),
-            attempt=accepted[p][0],
+            attempt=int(a),
             target_distance=float(targets.distances[p]),
-            achieved_distance=float(a),
+            achieved_distance=float(d),
             rounds=int(rounds_taken[p]),
             candidates=int(rounds_taken[p]) * draws_per_slot,
         )
-        for p, a in zip(order, achieved, strict=True)
+        for p, a, d in zip(positions.tolist(), attempts.tolist(), achieved, strict=True)
     ]
-    unfilled = [int(targets.slots[p]) for p in range(k) if p not in accepted]
+    unfilled = targets.slots[is_open].tolist()
     return GatedNoise(params=params, members=members, unfilled=unfilled, rounds=rounds, candidates=candidates)

@@ -8,9 +8,9 @@ training, which is what a generated pool's time has to beat.
 
 :class:`SnapshotCallback` writes each snapshot as a seed file (``mge.pool.save_seed``: full state,
 BatchNorm buffers included, with the architecture in its metadata), so a snapshot loads with
-``mge.pool.load_seed`` and a whole folder stacks with ``mge.baselines.stack_seeds``; an index
-``snapshots.json`` lists them with their epoch, step and learning rate. Both are written
-atomically, the index after the snapshot it names.
+``mge.pool.load_seed``; an index ``snapshots.json`` lists them with their epoch, step, learning
+rate and content hash. Both are written atomically, the index after the snapshot it names, and
+:func:`load_snapshots` stacks a folder into one pool after checking every file against the index.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import lightning as L
 from torch import nn
 
+from mge.baselines.independent import SeedStack, stack_seeds
 from mge.pool.files import atomic_write_json, tensor_hash
 from mge.pool.seed import SeedModel, save_seed
 
@@ -156,3 +157,27 @@ class SnapshotCallback(L.Callback):
         if dm is None or not all(hasattr(dm, k) for k in (*keys, "name", "root")):
             return {}
         return {"data": {"name": dm.name, "root": str(Path(dm.root).resolve()), **{k: getattr(dm, k) for k in keys}}}
+
+
+def load_snapshots(dirpath: str | Path) -> SeedStack:
+    """The snapshots of a folder as one pool ``{name: (K, *shape)}``, in epoch order.
+
+    Each file must hash to what the index recorded (a snapshot overwritten or corrupted after the
+    run is refused); the architecture and split checks are :func:`~mge.baselines.stack_seeds`'.
+    """
+    dirpath = Path(dirpath)
+    index_path = dirpath / SNAPSHOT_INDEX
+    if not index_path.is_file():
+        raise FileNotFoundError(f"No {SNAPSHOT_INDEX} in {dirpath}: point at the dirpath a SnapshotCallback wrote.")
+    index = json.loads(index_path.read_text())["snapshots"]
+    if not index:
+        raise ValueError(f"{index_path} lists no snapshot: the run ended before the first chosen epoch.")
+    stack = stack_seeds([dirpath / Path(entry["file"]).name for entry in index])
+    for i, entry in enumerate(index):
+        digest = tensor_hash({k: v[i] for k, v in stack.tensors.items()})
+        if digest != entry["sha256"]:
+            raise ValueError(
+                f"Snapshot {dirpath / entry['file']} does not match the hash in {index_path}: it changed after the "
+                "run. Rerun the training, or remove the file and its entry."
+            )
+    return stack

@@ -8,10 +8,10 @@ import lightning as L
 import pytest
 import torch
 
-from mge.baselines import SNAPSHOT_INDEX, SnapshotCallback, snapshot_filename, stack_seeds
+from mge.baselines import SNAPSHOT_INDEX, SnapshotCallback, load_snapshots, snapshot_filename
 from mge.data import build_datamodule
 from mge.models.lightning_module import SeedClassifier
-from mge.pool import load_seed
+from mge.pool import load_seed, save_seed
 
 BATCHES_PER_EPOCH = 3
 
@@ -78,9 +78,15 @@ def test_cycle_end_snapshots_of_a_warm_restart_run_hold_the_weights_and_buffers_
     assert any("running_mean" in k for k in recorder.states[1])
     # the last step of a cycle of 2 x 3 steps runs at lr/2 (1 + cos(5 pi / 6)), just before the restart
     assert [s["lr"] for s in index] == pytest.approx([lr / 2 * (1 + math.cos(5 * math.pi / 6))] * 3)
-    stack = stack_seeds([tmp_path / s["file"] for s in index])
+    stack = load_snapshots(tmp_path)
     assert stack.tensors["conv1.weight"].shape == (3, 4, 1, 3, 3)
     assert torch.equal(stack.tensors["bn1.running_var"][2], recorder.states[5]["bn1.running_var"])
+    # a snapshot changed after the run no longer matches the index
+    changed = load_seed(tmp_path / snapshot_filename(5))
+    changed.state_dict["conv1.weight"][0, 0, 0, 0] += 1
+    save_seed(changed, tmp_path / snapshot_filename(5))
+    with pytest.raises(ValueError, match="does not match the hash"):
+        load_snapshots(tmp_path)
 
 
 def test_last_k_snapshots_and_a_rerun_replaces_the_previous_ones(tmp_path):
