@@ -9,26 +9,42 @@ from mge.evaluation.batched import (
     stacked_size,
     wide_path_failure,
 )
+from mge.evaluation.calibration import expected_calibration_error
+from mge.evaluation.ensemble import (
+    EnsembleAccumulator,
+    EnsembleCurve,
+    EnsembleMetrics,
+    ensemble_metrics,
+    pool_size_grid,
+)
 from mge.evaluation.metrics import (
     disagreement_with_rest,
     mistake_iou,
     novelty,
     pairwise_disagreement,
     relative_l2,
+    relative_l2_per_tensor,
     summary,
 )
 
 __all__ = [
+    "EnsembleAccumulator",
+    "EnsembleCurve",
+    "EnsembleMetrics",
     "accuracy",
     "batched_features",
     "batched_logits",
     "disagreement_with_rest",
+    "ensemble_metrics",
+    "expected_calibration_error",
     "mistake_iou",
     "novelty",
     "pairwise_disagreement",
+    "pool_size_grid",
     "predict_batched",
     "predict_one_by_one",
     "relative_l2",
+    "relative_l2_per_tensor",
     "stacked_size",
     "summary",
     "wide_path_failure",

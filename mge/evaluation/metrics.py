@@ -75,3 +75,11 @@ def relative_l2(params: Mapping[str, Tensor], seed: Mapping[str, Tensor]) -> Ten
     diff = torch.stack([(params[k] - seed[k]).flatten(1).double().square().sum(dim=1) for k in params]).sum(dim=0)
     norm = torch.stack([seed[k].double().square().sum() for k in params]).sum()
     return (diff / norm).sqrt()
+
+
+def relative_l2_per_tensor(params: Mapping[str, Tensor], seed: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """||theta_k - theta_seed,k|| / ||theta_seed,k|| for each stacked tensor k: ``{name: (B,)}``.
+
+    NaN or inf where the seed tensor is all zeros (the distance has no scale there).
+    """
+    return {k: (p - seed[k]).flatten(1).double().norm(dim=1) / seed[k].double().norm() for k, p in params.items()}

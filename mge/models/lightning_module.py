@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -12,7 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from mge.models.registry import build_model
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = ("cosine", "none")
+SCHEDULERS = ("cosine", "cosine_restarts", "none")
 
 
 class SeedClassifier(L.LightningModule):
@@ -35,12 +36,34 @@ class SeedClassifier(L.LightningModule):
         weight_decay: float = 0.0,
         momentum: float = 0.9,
         scheduler: str = "cosine",
+        cycle_epochs: int | None = None,
     ) -> None:
+        """
+        Args:
+            scheduler: ``cosine`` anneals the learning rate to 0 over the run, once per epoch;
+                ``cosine_restarts`` anneals it to 0 every ``cycle_epochs`` epochs, step by step,
+                and restarts (SGDR, Loshchilov & Hutter 2017), so that each cycle ends in a
+                minimum worth a snapshot (Huang et al. 2017, "Snapshot Ensembles"); ``none``
+                keeps it constant.
+            cycle_epochs: epochs per cycle of ``cosine_restarts`` (only with that scheduler).
+        """
         super().__init__()
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optim.optimizer {optimizer!r}. Valid values are {list(OPTIMIZERS)}.")
         if scheduler not in SCHEDULERS:
             raise ValueError(f"Unknown optim.scheduler {scheduler!r}. Valid values are {list(SCHEDULERS)}.")
+        if scheduler == "cosine_restarts" and (
+            isinstance(cycle_epochs, bool) or not isinstance(cycle_epochs, int) or cycle_epochs < 1
+        ):
+            raise ValueError(
+                f"optim.scheduler=cosine_restarts needs optim.cycle_epochs, a whole number of epochs >= 1 per "
+                f"cycle, got {cycle_epochs!r}. Set e.g. +optim.cycle_epochs=5."
+            )
+        if scheduler != "cosine_restarts" and cycle_epochs is not None:
+            raise ValueError(
+                f"optim.cycle_epochs={cycle_epochs} only applies to optim.scheduler=cosine_restarts, not "
+                f"{scheduler!r}. Drop it or set optim.scheduler=cosine_restarts."
+            )
         if lr <= 0:
             raise ValueError(f"optim.lr must be > 0, got {lr}.")
         if weight_decay < 0:
@@ -58,6 +81,7 @@ class SeedClassifier(L.LightningModule):
                 "weight_decay": weight_decay,
                 "momentum": momentum,
                 "scheduler": scheduler,
+                "cycle_epochs": cycle_epochs,
             }
         )
         self.model = build_model(
@@ -102,5 +126,17 @@ class SeedClassifier(L.LightningModule):
             opt = cls(self.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
         if hp["scheduler"] == "none":
             return opt
+        if hp["scheduler"] == "cosine_restarts":
+            max_epochs = self.trainer.max_epochs
+            if max_epochs is None or max_epochs < 1:
+                raise ValueError(
+                    f"optim.scheduler=cosine_restarts needs trainer.max_epochs >= 1, got {max_epochs}: "
+                    "cycles are counted in epochs."
+                )
+            steps_per_epoch = math.ceil(self.trainer.estimated_stepping_batches / max_epochs)
+            restarts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+                opt, T_0=hp["cycle_epochs"] * steps_per_epoch
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": restarts, "interval": "step"}}
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.trainer.max_epochs or 1, 1))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
