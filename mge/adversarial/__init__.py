@@ -18,17 +18,34 @@ from mge.adversarial.attacks import (
     attack_members,
 )
 from mge.adversarial.defences import majority_vote_correct, random_member_accuracy
+from mge.adversarial.evaluate import (
+    DEFAULT_EPS,
+    AdversarialReport,
+    AdversarialSettings,
+    correct_by_all,
+    default_eps,
+    evaluate_adversarial,
+)
 from mge.adversarial.pixels import check_pixels, normalise, to_pixels
+from mge.adversarial.plots import plot_robust_accuracy, plot_transfer_matrix
 
 __all__ = [
+    "DEFAULT_EPS",
     "ENSEMBLE_DEFENCES",
+    "AdversarialReport",
+    "AdversarialSettings",
     "AttackSettings",
     "EnsembleDefence",
     "attack_ensemble",
     "attack_members",
     "check_pixels",
+    "correct_by_all",
+    "default_eps",
+    "evaluate_adversarial",
     "majority_vote_correct",
     "normalise",
+    "plot_robust_accuracy",
+    "plot_transfer_matrix",
     "random_member_accuracy",
     "to_pixels",
 ]
