@@ -115,9 +115,9 @@ class AttackSettings:
     ) -> AttackSettings:
         """PGD (Madry et al. 2018) with step ``relative_step * eps / steps``.
 
-        With the default 2.5 the steps can cross the ball 2.5 times over, so the walk can reach
-        any corner from a random start and still move along the boundary (the step rule of
-        Madry et al.'s robustness library).
+        With the default 2.5 the steps add up to 2.5 eps, more than the ball's width of 2 eps, so
+        from any random start the walk can reach any corner and still move along the boundary
+        (the step rule of Madry et al.'s robustness library).
         """
         _check_real(cls.__name__, "relative_step", relative_step, 0.0, math.inf, "Use e.g. 2.5.")
         _check_int(cls.__name__, "steps", steps, 1, "Use tens of steps for PGD (e.g. 40).")
@@ -246,7 +246,7 @@ def attack_ensemble(
         defence: ``"vote"``: ascend the cross-entropy of the averaged logits; a restart counts as
             a success when it defeats the majority vote. ``"random_member"``: ascend the mean
             per-member cross-entropy (EOT); the restart that leaves the fewest members right is kept.
-        Others: as :func:`attack_members`.
+        model, params, x, y, mean, std, settings, batch_size: as in :func:`attack_members`.
     """
     if defence not in ENSEMBLE_DEFENCES:
         raise ValueError(f"Unknown defence {defence!r}. Valid values are {list(ENSEMBLE_DEFENCES)}.")
