@@ -1,16 +1,28 @@
 """E-MGE: evolution of a population of generated models in the DCT latent space (spec section 3)."""
 
+from mge.evolution.fitness import FITNESS_KINDS, FitnessKind, diversity, fitness, sharing_bonus
 from mge.evolution.fusion import FUSIONS, Fusion, band_frequency, fuse, fuse_band, fuse_interpolate, fuse_uniform
 from mge.evolution.mutation import inherit_threshold, mutate
+from mge.evolution.selection import SELECTIONS, Selection, elitist, select, tournament
 
 __all__ = [
+    "FITNESS_KINDS",
     "FUSIONS",
+    "SELECTIONS",
+    "FitnessKind",
     "Fusion",
+    "Selection",
     "band_frequency",
+    "diversity",
+    "elitist",
+    "fitness",
     "fuse",
     "fuse_band",
     "fuse_interpolate",
     "fuse_uniform",
     "inherit_threshold",
     "mutate",
+    "select",
+    "sharing_bonus",
+    "tournament",
 ]
