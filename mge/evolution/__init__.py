@@ -4,13 +4,19 @@ from mge.evolution.fitness import FITNESS_KINDS, FitnessKind, diversity, fitness
 from mge.evolution.fusion import FUSIONS, Fusion, band_frequency, fuse, fuse_band, fuse_interpolate, fuse_uniform
 from mge.evolution.mutation import inherit_threshold, mutate
 from mge.evolution.selection import SELECTIONS, Selection, elitist, select, tournament
+from mge.evolution.settings import EvolutionSettings
+from mge.evolution.state import EvolutionState, GenerationLog, Member
 
 __all__ = [
     "FITNESS_KINDS",
     "FUSIONS",
     "SELECTIONS",
+    "EvolutionSettings",
+    "EvolutionState",
     "FitnessKind",
     "Fusion",
+    "GenerationLog",
+    "Member",
     "Selection",
     "band_frequency",
     "diversity",
