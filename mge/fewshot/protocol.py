@@ -138,7 +138,7 @@ def _evaluate(
 ) -> GroupResult:
     """One group on the episodes: features once per member, heads per chunk of (members, episodes)."""
     device = x.device
-    params = {k: v.to(device) for k, v in group.params.items()}
+    params = dict(group.params)  # moved to the device chunk by chunk: a large pool need not fit there
     chosen = None
     if group.use == "best":
         chosen = int(cast(Tensor, group.scores).argmax())  # ModelGroup checked that scores are given
@@ -149,13 +149,14 @@ def _evaluate(
     ensemble_probs = torch.zeros(n_episodes, n_way * episodes.q_query, n_way, device=device)
     images_per_episode = n_way * (episodes.k_shot + episodes.q_query)
 
-    def features(chunk: dict[str, Tensor], inputs: Tensor) -> Tensor:
+    def features(first: int, last: int, inputs: Tensor) -> Tensor:
+        chunk = {k: v[first:last].to(device) for k, v in params.items()}
         return batched_features(model, chunk, inputs, batch_size=batch_size, models_per_chunk=models_per_chunk)
 
-    dim = features({k: v[:1] for k, v in params.items()}, x[:1]).shape[-1]
+    dim = features(0, 1, x[:1]).shape[-1]
     members_per_chunk = max(1, min(n_members, FEATURE_BUDGET // (len(x) * dim)))
     for m0 in range(0, n_members, members_per_chunk):
-        feats = features({k: v[m0 : m0 + members_per_chunk] for k, v in params.items()}, x)  # (m, n_used, D)
+        feats = features(m0, m0 + members_per_chunk, x)  # (m, n_used, D)
         m = feats.shape[0]
         episodes_per_chunk = max(1, EPISODE_BUDGET // (m * images_per_episode * dim))
         for e0 in range(0, n_episodes, episodes_per_chunk):
