@@ -11,6 +11,10 @@ The discriminator split is carved from the training set, never from the test set
 selecting or evolving models on it cannot leak test information (unlike a merge-and-resplit
 of train and test, as in the Lightning-Hydra template's MNIST datamodule).
 
+A datamodule may be restricted to some of its dataset's classes (``classes``, config key
+``data.classes``): all three splits then hold only those classes, relabelled ``0..k-1``, and the
+other classes are held out for few-shot transfer (:meth:`~ClassificationDataModule.held_out_tensors`).
+
 Subclasses only say where their data comes from (:meth:`_train_source`, :meth:`_test_source`)
 and how it is transformed (:meth:`_train_transform`, :meth:`_eval_transform`); splitting,
 loaders and tensor caching live here, once.
@@ -30,6 +34,9 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 Split = Literal["discriminator", "test"]
 SPLITS: tuple[str, ...] = ("discriminator", "test")
+# The official sets whose held-out classes can be read (held_out_tensors).
+HeldOutSplit = Literal["train", "test"]
+HELD_OUT_SPLITS: tuple[str, ...] = ("train", "test")
 
 
 class TransformedSubset(Subset):
@@ -43,6 +50,8 @@ class TransformedSubset(Subset):
         dataset: The source dataset, yielding ``(image, label)`` pairs without a transform.
         indices: Positions in ``dataset`` that make up this split, in order.
         transform: Applied to each image; ``None`` when the source already yields normalised tensors.
+        label_map: ``(dataset classes,)`` int64 table from a source label to this split's label, for
+            a datamodule restricted to some classes; ``None`` keeps the source labels.
     """
 
     def __init__(
@@ -50,14 +59,18 @@ class TransformedSubset(Subset):
         dataset: Dataset,
         indices: Sequence[int],
         transform: Callable[[Any], Tensor] | None = None,
+        label_map: Tensor | None = None,
     ) -> None:
         super().__init__(dataset, indices)
         self.transform = transform
+        self.label_map = label_map
 
     def __getitem__(self, idx: int) -> tuple[Tensor, int]:
         image, label = self.dataset[self.indices[idx]]
         if self.transform is not None:
             image = self.transform(image)
+        if self.label_map is not None:
+            label = int(self.label_map[label])
         return image, label
 
     def __getitems__(self, indices: list[int]) -> list[tuple[Tensor, int]]:
@@ -89,6 +102,66 @@ def _check_int(name: str, value: Any, minimum: int, key: str | None = None) -> i
     return value
 
 
+def check_classes(classes: Any, total: int, dataset: str) -> tuple[int, ...] | None:
+    """Return ``classes`` as a tuple of class indices, or ``None`` for all classes; raise if invalid.
+
+    Args:
+        classes: ``None`` or a sequence of distinct class indices of the dataset, at least 2.
+        total: Number of classes of the dataset.
+        dataset: The dataset's name, for the message.
+
+    Raises:
+        ValueError: ``classes`` is not a sequence of at least 2 distinct integers in ``[0, total)``.
+    """
+    if classes is None:
+        return None
+    fix = (
+        f"Set data.classes to null (all {total} classes) or to a list of at least 2 distinct class indices "
+        f"in [0, {total - 1}], e.g. data.classes=[0,1,2,3,4]."
+    )
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence):
+        raise ValueError(f"data.classes must be a list of class indices of {dataset}, got {classes!r}. {fix}")
+    bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < total]
+    if bad:
+        raise ValueError(
+            f"data.classes={list(classes)!r} holds {bad!r}, which are not class indices of {dataset} "
+            f"(integers in [0, {total - 1}]). {fix}"
+        )
+    duplicates = sorted({c for c in classes if list(classes).count(c) > 1})
+    if duplicates:
+        raise ValueError(f"data.classes={list(classes)!r} repeats {duplicates}. {fix}")
+    if len(classes) < 2:
+        raise ValueError(f"data.classes={list(classes)!r} names {len(classes)} class; a classifier needs 2. {fix}")
+    return tuple(classes)
+
+
+def dataset_labels(dataset: Dataset) -> Tensor:
+    """The int64 label of every item of ``dataset``, read without loading its images.
+
+    Splitting by class must not decode every image of a folder dataset just to see its label, so
+    the labels are taken from where datasets keep them: a ``TensorDataset``'s second tensor, a
+    ``targets`` attribute (torchvision's datasets, :class:`~mge.data.MiniImageNet`), or a ``Subset``
+    of either.
+
+    Args:
+        dataset: The dataset.
+
+    Raises:
+        TypeError: ``dataset`` keeps its labels nowhere known; give it a ``targets`` attribute.
+    """
+    if isinstance(dataset, Subset):
+        return dataset_labels(dataset.dataset)[torch.as_tensor(list(dataset.indices), dtype=torch.long)]
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[1].to(torch.int64)
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        raise TypeError(
+            f"Cannot read the labels of {type(dataset).__name__} without loading its images: it is neither a "
+            "TensorDataset nor a Subset and has no 'targets' attribute. Give it a 'targets' list of labels."
+        )
+    return torch.as_tensor(targets, dtype=torch.int64)
+
+
 class ClassificationDataModule(L.LightningDataModule, ABC):
     """Base class of every mge image-classification datamodule.
 
@@ -108,13 +181,17 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             Must be smaller than the training set.
         split_seed: Seed of the permutation that picks the discriminator split, so that runs
             with the same seed score models on the same examples.
+        classes: Train, score and test on these classes of the dataset only (``None``: all). The
+            label of ``classes[i]`` becomes ``i`` in every split, so ``num_classes`` is
+            ``len(classes)``; the other classes are held out (:meth:`held_out_tensors`).
 
     Raises:
         ValueError: An argument has the wrong type or is out of range.
     """
 
     name: str  # the registry key; also Lightning's datamodule ``name``
-    num_classes: ClassVar[int]
+    total_classes: ClassVar[int]  # classes in the whole dataset
+    num_classes: int  # classes this instance trains on: len(classes), or total_classes
     in_channels: ClassVar[int]
     image_size: ClassVar[int]
     mean: ClassVar[tuple[float, ...]]
@@ -134,6 +211,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         num_workers: int = 0,
         discriminator_size: int = 5000,
         split_seed: int = 0,
+        classes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(root, (str, Path)) or str(root) == "":
@@ -150,6 +228,8 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         self.num_workers = _check_int("num_workers", num_workers, 0)
         self.discriminator_size = _check_int("discriminator_size", discriminator_size, 1)
         self.split_seed = _check_int("split_seed", split_seed, 0)
+        self.classes = check_classes(classes, self.total_classes, self.name)
+        self.num_classes = self.total_classes if self.classes is None else len(self.classes)
         # Plain values only: a Path would not round-trip through the checkpoint's hparams.yaml.
         self.save_hyperparameters(
             {
@@ -161,6 +241,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
                 "num_workers": num_workers,
                 "discriminator_size": discriminator_size,
                 "split_seed": split_seed,
+                "classes": None if self.classes is None else list(self.classes),
             }
         )
         self._is_setup = False
@@ -211,36 +292,61 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         """Load the data and build the three splits; later calls do nothing.
 
         The discriminator split is the first ``discriminator_size`` positions of a random
-        permutation of the training set drawn from ``torch.Generator().manual_seed(split_seed)``;
-        the remaining positions, in permutation order, are the training split. All stages get
-        all splits because loading is cheap next to the confusion of partial setups.
+        permutation of the training set (of its examples of ``classes``, if given) drawn from
+        ``torch.Generator().manual_seed(split_seed)``; the remaining positions, in permutation
+        order, are the training split. All stages get all splits because loading is cheap next to
+        the confusion of partial setups.
 
         Args:
             stage: Lightning's stage name; ignored.
 
         Raises:
-            ValueError: ``discriminator_size`` is not smaller than the training set.
+            ValueError: ``discriminator_size`` is not smaller than the training set, or the test
+                set holds no example of ``classes``.
         """
         if self._is_setup:
             return
         train_source = self._train_source()
         test_source = self._test_source()
-        n_train = len(cast(Sized, train_source))
+        train_positions = self._positions(train_source)
+        test_positions = self._positions(test_source)
+        n_train = len(train_positions)
+        of_classes = "" if self.classes is None else f" of classes {list(self.classes)}"
         if self.discriminator_size >= n_train:
             raise ValueError(
-                f"discriminator_size={self.discriminator_size} must be smaller than the {self.name} training set "
-                f"({n_train} examples), since the discriminator split is carved out of it and the rest is trained on. "
-                f"Set data.discriminator_size to a value in [1, {n_train - 1}]."
+                f"discriminator_size={self.discriminator_size} must be smaller than the {self.name} training set"
+                f"{of_classes} ({n_train} examples), since the discriminator split is carved out of it and the rest "
+                f"is trained on. Set data.discriminator_size to a value in [1, {n_train - 1}]."
+            )
+        if not test_positions:
+            raise ValueError(
+                f"The {self.name} test set holds no example{of_classes}. Set data.classes to classes it has."
             )
         generator = torch.Generator().manual_seed(self.split_seed)
-        permutation = torch.randperm(n_train, generator=generator).tolist()
+        permutation = [train_positions[i] for i in torch.randperm(n_train, generator=generator).tolist()]
         discriminator_indices = permutation[: self.discriminator_size]
         train_indices = permutation[self.discriminator_size :]
         eval_transform = self._eval_transform()
-        self.train_set = TransformedSubset(train_source, train_indices, self._train_transform())
-        self.discriminator_set = TransformedSubset(train_source, discriminator_indices, eval_transform)
-        self.test_set = TransformedSubset(test_source, list(range(len(cast(Sized, test_source)))), eval_transform)
+        label_map = self._label_map()
+        self.train_set = TransformedSubset(train_source, train_indices, self._train_transform(), label_map)
+        self.discriminator_set = TransformedSubset(train_source, discriminator_indices, eval_transform, label_map)
+        self.test_set = TransformedSubset(test_source, test_positions, eval_transform, label_map)
         self._is_setup = True
+
+    def _positions(self, source: Dataset, held_out: bool = False) -> list[int]:
+        """Positions in ``source`` of the examples of ``classes`` (all), or with ``held_out`` of the other classes."""
+        if self.classes is None:
+            return [] if held_out else list(range(len(cast(Sized, source))))
+        kept = torch.isin(dataset_labels(source), torch.tensor(self.classes))
+        return torch.nonzero(kept != held_out).flatten().tolist()
+
+    def _label_map(self) -> Tensor | None:
+        """``(total_classes,)`` table: ``classes[i]`` -> ``i``, -1 for held-out classes; ``None`` for all classes."""
+        if self.classes is None:
+            return None
+        table = torch.full((self.total_classes,), -1, dtype=torch.int64)
+        table[torch.tensor(self.classes)] = torch.arange(len(self.classes))
+        return table
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(
@@ -304,6 +410,40 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         x, y = cached
         return x[:n], y[:n]
 
+    def held_out_tensors(self, split: HeldOutSplit = "test") -> tuple[Tensor, Tensor]:
+        """Return the held-out classes' examples of an official set, eval-transformed, with their dataset labels.
+
+        These are the classes a seed trained with ``classes`` never saw, on which few-shot transfer
+        is measured; their labels are not remapped (MNIST with ``classes=[0..4]`` returns labels
+        5..9). Cached like :meth:`split_tensors`; do not modify the tensors in place.
+
+        Args:
+            split: ``"test"`` (the official test set) or ``"train"`` (the official training set, none
+                of whose held-out examples is in the train or discriminator split).
+
+        Returns:
+            ``x`` float32 of shape (N, C, H, W), normalised, and ``y`` int64 of shape (N,).
+
+        Raises:
+            ValueError: ``split`` is invalid, or no class is held out.
+        """
+        if split not in HELD_OUT_SPLITS:
+            raise ValueError(f"Unknown split {split!r}. Valid values are {list(HELD_OUT_SPLITS)}.")
+        self.setup()
+        key = f"held_out_{split}"
+        if key not in self._tensor_cache:
+            source = (self.train_set if split == "train" else self.test_set).dataset
+            positions = self._positions(source, held_out=True)
+            if not positions:
+                raise ValueError(
+                    f"{self.name} with data.classes={None if self.classes is None else list(self.classes)} holds out "
+                    f"no class with examples in its {split} set. Set data.classes to the classes to train on, e.g. "
+                    "those of mge.fewshot.FEW_SHOT_CLASSES."
+                )
+            subset = TransformedSubset(source, positions, self._eval_transform())
+            self._tensor_cache[key] = self._materialise(subset, len(subset))
+        return self._tensor_cache[key]
+
     def _materialise(self, subset: TransformedSubset, n: int) -> tuple[Tensor, Tensor]:
         """Stack the first ``n`` examples of ``subset`` into ``(x, y)`` tensors."""
         source = subset.dataset
@@ -311,6 +451,8 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             # In-memory datasets (digits, MNIST): one gather instead of n __getitem__ calls.
             index = torch.as_tensor(subset.indices[:n], dtype=torch.long)
             x, y = source.tensors[0][index], source.tensors[1][index]
+            if subset.label_map is not None:
+                y = subset.label_map[y]
         else:
             loader = DataLoader(
                 Subset(subset, range(n)),

@@ -34,7 +34,7 @@ class CIFAR10DataModule(ClassificationDataModule):
     """
 
     name = "cifar10"
-    num_classes: ClassVar[int] = 10
+    total_classes: ClassVar[int] = 10
     in_channels: ClassVar[int] = 3
     image_size: ClassVar[int] = 32
     # Per-channel mean and std of the 50,000 training images scaled to [0, 1].
@@ -89,11 +89,11 @@ class CIFAR10DataModule(ClassificationDataModule):
         except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, AttributeError) as err:
             raise RuntimeError(f"CIFAR-10 files under {self.base_folder} cannot be read ({err!r}). {fix}") from err
         labels = dataset.targets
-        if len(labels) != len(dataset.data) or not labels or min(labels) < 0 or max(labels) >= self.num_classes:
+        if len(labels) != len(dataset.data) or not labels or min(labels) < 0 or max(labels) >= self.total_classes:
             raise RuntimeError(
                 f"CIFAR-10 files under {self.base_folder} hold {len(dataset.data)} images and {len(labels)} labels "
                 f"in [{min(labels, default=None)}, {max(labels, default=None)}]; expected one label in "
-                f"[0, {self.num_classes - 1}] per image. {fix}"
+                f"[0, {self.total_classes - 1}] per image. {fix}"
             )
         return dataset
 

@@ -32,7 +32,7 @@ class DigitsDataModule(ClassificationDataModule):
     """
 
     name = "digits"
-    num_classes: ClassVar[int] = 10
+    total_classes: ClassVar[int] = 10
     in_channels: ClassVar[int] = 1
     image_size: ClassVar[int] = 8
     # Mean and std of all 1797 images after scaling to [0, 1].

@@ -23,7 +23,12 @@ _NUM_CLASSES = 43
 
 
 class _GTSRB(torchvision.datasets.GTSRB):
-    """torchvision's GTSRB whose unreadable images raise an error naming the file."""
+    """torchvision's GTSRB whose unreadable images raise an error naming the file, with ``targets``."""
+
+    @property
+    def targets(self) -> list[int]:
+        """The label of every image, without opening it (splitting by class reads these)."""
+        return [label for _, label in self._samples]
 
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
         try:
@@ -54,7 +59,7 @@ class GTSRBDataModule(ClassificationDataModule):
     """
 
     name = "gtsrb"
-    num_classes: ClassVar[int] = _NUM_CLASSES
+    total_classes: ClassVar[int] = _NUM_CLASSES
     in_channels: ClassVar[int] = 3
     image_size: ClassVar[int] = 32
     # Per-channel mean and std of the training images resized to 32x32 and scaled to [0, 1].

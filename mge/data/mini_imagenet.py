@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Subset
 from torchvision import transforms as T
 
-from mge.data.base import ClassificationDataModule
+from mge.data.base import ClassificationDataModule, HeldOutSplit, TransformedSubset
 
 MINI_IMAGENET_SPLITS = ("train", "val", "test")
 _HEADER = ["filename", "label"]
@@ -164,7 +164,7 @@ class MiniImageNetDataModule(ClassificationDataModule):
     """
 
     name = "mini_imagenet"
-    num_classes: ClassVar[int] = 64
+    total_classes: ClassVar[int] = 64
     in_channels: ClassVar[int] = 3
     image_size: ClassVar[int] = 84
     # ImageNet's per-channel statistics; mini-ImageNet is a subset of it.
@@ -177,10 +177,10 @@ class MiniImageNetDataModule(ClassificationDataModule):
         """Read ``train.csv`` once and split each class into train and test positions."""
         if self._sources is None:
             full = MiniImageNet(self.root, split="train", image_size=self.image_size)
-            if len(full.classes) > self.num_classes:
+            if len(full.classes) > self.total_classes:
                 raise RuntimeError(
                     f"{full.folder / 'train.csv'} lists {len(full.classes)} classes; the mini-ImageNet train split "
-                    f"has {self.num_classes}. Use Ravi & Larochelle's train.csv."
+                    f"has {self.total_classes}. Use Ravi & Larochelle's train.csv."
                 )
             targets = torch.as_tensor(full.targets)
             generator = torch.Generator().manual_seed(MINI_IMAGENET_TEST_SEED)
@@ -204,3 +204,33 @@ class MiniImageNetDataModule(ClassificationDataModule):
 
     def _eval_transform(self) -> Callable[[Any], Tensor]:
         return T.Compose([T.ToTensor(), T.Normalize(self.mean, self.std)])
+
+    def held_out_tensors(self, split: HeldOutSplit = "test") -> tuple[Tensor, Tensor]:
+        """The held-out classes' images: without ``classes``, those of ``test.csv`` (Ravi & Larochelle's 20).
+
+        mini-ImageNet holds its novel classes out by design, in other files: with ``classes=None``
+        the seed trains on all 64 classes of ``train.csv`` and the held-out classes are the 20 of
+        ``test.csv``, labelled by their position in its sorted wnids (:class:`MiniImageNet`'s labels).
+        With ``classes`` set, the held-out classes are the other train classes, as for every dataset.
+
+        Args:
+            split: ``"test"``; ``"train"`` only with ``classes`` set (``test.csv``'s classes have no
+                training images).
+
+        Raises:
+            ValueError: ``split`` is invalid.
+            FileNotFoundError: ``test.csv`` or one of its images is missing.
+        """
+        if self.classes is not None:
+            return super().held_out_tensors(split)
+        if split != "test":
+            raise ValueError(
+                f"Unknown split {split!r} for mini-ImageNet's held-out classes (those of test.csv, which has no "
+                "training images). Valid values are ['test']; set data.classes to hold out train classes instead."
+            )
+        key = "held_out_test"
+        if key not in self._tensor_cache:
+            novel = MiniImageNet(self.root, split="test", image_size=self.image_size)
+            subset = TransformedSubset(novel, range(len(novel)), self._eval_transform())
+            self._tensor_cache[key] = self._materialise(subset, len(subset))
+        return self._tensor_cache[key]

@@ -34,7 +34,7 @@ class MNISTDataModule(ClassificationDataModule):
     """
 
     name = "mnist"
-    num_classes: ClassVar[int] = 10
+    total_classes: ClassVar[int] = 10
     in_channels: ClassVar[int] = 1
     image_size: ClassVar[int] = 28
     # Mean and std of the 60,000 training images scaled to [0, 1] (the usual 0.1307 / 0.3081).
@@ -97,10 +97,10 @@ class MNISTDataModule(ClassificationDataModule):
                 f"{len(labels)} labels; expected (N, {size}, {size}) images with one label each. "
                 "Replace them with the official IDX files."
             )
-        if labels.min() < 0 or labels.max() >= self.num_classes:
+        if labels.min() < 0 or labels.max() >= self.total_classes:
             raise RuntimeError(
                 f"{self._title} labels under {self.raw_folder} range over [{int(labels.min())}, "
-                f"{int(labels.max())}]; expected [0, {self.num_classes - 1}]. "
+                f"{int(labels.max())}]; expected [0, {self.total_classes - 1}]. "
                 "Replace the label files with the official ones."
             )
         x = images.unsqueeze(1).to(torch.float32).div_(255.0)  # (N, 1, 28, 28)

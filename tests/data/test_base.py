@@ -18,7 +18,7 @@ class ToyDataModule(ClassificationDataModule):
     """50 train and 10 test 1x4x4 images whose first pixel is their position (train) or 100 + position (test)."""
 
     name: ClassVar[str] = "toy"
-    num_classes: ClassVar[int] = 3
+    total_classes: ClassVar[int] = 3
     in_channels: ClassVar[int] = 1
     image_size: ClassVar[int] = 4
     mean: ClassVar[tuple[float, ...]] = (0.0,)
@@ -27,7 +27,7 @@ class ToyDataModule(ClassificationDataModule):
     def _make(self, n: int, offset: int) -> TensorDataset:
         x = torch.zeros(n, 1, 4, 4)
         x[:, 0, 0, 0] = torch.arange(n, dtype=torch.float32) + offset
-        return TensorDataset(x, torch.arange(n) % self.num_classes)
+        return TensorDataset(x, torch.arange(n) % self.total_classes)
 
     def _train_source(self) -> Dataset:
         return self._make(N_TRAIN, 0)

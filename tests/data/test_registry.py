@@ -9,7 +9,7 @@ import pytest
 from mge.data import DATAMODULES, ClassificationDataModule, build_datamodule, list_datasets
 
 EXPECTED = {
-    # name: (num_classes, in_channels, image_size)
+    # name: (total_classes, in_channels, image_size)
     "digits": (10, 1, 8),
     "mnist": (10, 1, 28),
     "fashion_mnist": (10, 1, 28),
@@ -29,7 +29,7 @@ def test_class_metadata(name: str) -> None:
     cls = DATAMODULES[name]
     assert issubclass(cls, ClassificationDataModule)
     assert cls.name == name
-    assert (cls.num_classes, cls.in_channels, cls.image_size) == EXPECTED[name]
+    assert (cls.total_classes, cls.in_channels, cls.image_size) == EXPECTED[name]
     assert len(cls.mean) == len(cls.std) == cls.in_channels
 
 
