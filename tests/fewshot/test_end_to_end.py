@@ -11,7 +11,6 @@ import math
 
 import torch
 
-from mge.cli.generate import seed_datamodule
 from mge.cli.train import train
 from mge.fewshot import (
     FewShotSettings,
@@ -22,8 +21,9 @@ from mge.fewshot import (
     stack_state_dicts,
 )
 from mge.pool import SeedModel, load_seed
-from tests.conftest import QUIET_TRAIN, compose_config
+from mge.runs import seed_datamodule
 from tests.data.fake_data import write_fake_mini_imagenet
+from tests.helpers import QUIET_TRAIN, compose_config
 
 
 def groups_of(seed: SeedModel) -> list[ModelGroup]:
