@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import typing
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
@@ -170,11 +171,27 @@ def is_expected(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in _EXPECTED_ERRNOS
 
 
+# Framework warnings that say nothing about the run: deprecations inside Lightning, hints that
+# assume a large dataset. The run's own warnings (mge's logger) still show.
+_QUIET_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\)",
+    r".*does not have many workers",
+    r".*smaller than the logging interval",
+)
+
+
+def quiet_frameworks() -> None:
+    """Silence the framework warnings listed in ``_QUIET_WARNINGS`` for this process."""
+    for message in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
 @contextmanager
 def job(cfg: DictConfig) -> Iterator[None]:
     """Around every entry point: an expected failure becomes one ``error:`` line and exit code 2 (its
     traceback goes to the run's log file); a bug keeps its traceback. wandb is always closed, so that
     multirun jobs never share a run (LHT #289)."""
+    quiet_frameworks()
     try:
         yield
     except Exception as err:

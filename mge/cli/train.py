@@ -7,10 +7,13 @@ Writes into the run folder: ``checkpoints/`` (Lightning, for resuming), ``seed.s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
@@ -20,11 +23,13 @@ from mge.cli.config import (
     build_callbacks,
     build_loggers,
     config_hash,
+    in_multirun,
     job,
     settings_from_config,
     to_plain,
     write_metrics,
 )
+from mge.cli.progress import StderrProgressBar
 from mge.models import list_models
 from mge.runs import OptimSettings, TrainReport, TrainSettings, train_seed
 
@@ -49,9 +54,27 @@ def train_settings(cfg: DictConfig) -> TrainSettings:
 
 
 def build_trainer(cfg: DictConfig, loggers: list) -> L.Trainer:
-    """The Lightning trainer of ``cfg.trainer``, with the run's loggers and callbacks."""
+    """The Lightning trainer of ``cfg.trainer``, with the run's loggers and callbacks.
+
+    The progress bar goes to stderr and is off inside multirun jobs (their bars would interleave);
+    without a ModelCheckpoint callback (``callbacks=none``) no checkpoint is written at all.
+    """
+    accelerator = str(cfg.trainer.get("accelerator", "cpu"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} needs a CUDA GPU and none is visible; use trainer=cpu (the default) "
+            "or run on a machine with a GPU."
+        )
+    callbacks = build_callbacks(cfg)
+    overrides: dict[str, Any] = {}
+    if cfg.trainer.get("enable_progress_bar", True) and not in_multirun():
+        callbacks.append(StderrProgressBar())
+    else:
+        overrides["enable_progress_bar"] = False
+    if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        overrides["enable_checkpointing"] = False
     try:
-        return instantiate(cfg.trainer, logger=loggers or False, callbacks=build_callbacks(cfg))
+        return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **overrides)
     except Exception as err:  # Hydra hides the cause of a failed instantiate (hydra #2099)
         cause = err.__cause__ or err
         raise ConfigError(f"trainer: could not build lightning.Trainer: {cause}") from err

@@ -141,3 +141,27 @@ def test_slurm_launcher_config_composes(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "SlurmLauncher" in result.stdout and "partition: gpu" in result.stdout
+
+
+def test_stdout_holds_only_the_results_and_frameworks_stay_quiet(tmp_path):
+    result = run(["mge.cli.main", *FAST, "logger=none", f"hydra.run.dir={tmp_path}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[0].startswith("| metric") and result.stdout.splitlines()[-1].startswith(
+        "run folder:"
+    )
+    for noise in ("Tip:", "GPU available", "LeafSpec", "`Trainer.fit` stopped"):
+        assert noise not in result.stderr and noise not in result.stdout
+
+
+def test_callbacks_none_writes_no_checkpoint(tmp_path):
+    result = run(["mge.cli.train", *FAST, "logger=none", "callbacks=none", f"hydra.run.dir={tmp_path}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "seed.safetensors").is_file()
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_trainer_gpu_without_a_gpu_is_one_line_with_the_fix(tmp_path):
+    result = run(["mge.cli.train", "trainer=gpu", "logger=none", f"hydra.run.dir={tmp_path}"], tmp_path)
+    assert result.returncode == 2 and result.stderr.count("error: ") == 1
+    assert "use trainer=cpu" in result.stderr and "Traceback" not in result.stderr
