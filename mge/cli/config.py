@@ -138,7 +138,11 @@ def config_hash(cfg: DictConfig) -> str:
 
 
 def write_metrics(metrics: dict[str, Any], output_dir: str | Path) -> Path:
-    """``metrics.json`` in the run folder, written atomically (a crash leaves the old file or none)."""
+    """``metrics.json`` in the run folder, written atomically (a crash leaves the old file or none).
+
+    Every command writes one key per stage it ran (``train``, ``generate``, ...), so that a column
+    path such as ``metrics.generate.test.accuracy.mean`` reads the same from ``mge`` and ``mge-generate``.
+    """
     path = Path(output_dir) / "metrics.json"
     atomic_write_json(metrics, path)
     return path

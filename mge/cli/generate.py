@@ -140,7 +140,7 @@ def pool_mean_accuracy(metrics: dict[str, Any]) -> float:
 def main(cfg: DictConfig) -> float:
     with job(cfg):
         metrics = generate(cfg).to_dict()
-        write_metrics(metrics, cfg.paths.output_dir)
+        write_metrics({"generate": metrics}, cfg.paths.output_dir)  # the layout mge writes too
         print(summary_table(metrics))
         print(f"run folder: {cfg.paths.output_dir}")
         return pool_mean_accuracy(metrics)

@@ -95,7 +95,7 @@ def main(cfg: DictConfig) -> float:
     with job(cfg):
         report = train(cfg)
         if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # one metrics.json per run, also under DDP
-            write_metrics(report.to_dict(), cfg.paths.output_dir)
+            write_metrics({"train": report.to_dict()}, cfg.paths.output_dir)  # the layout mge writes too
             print(f"seed test accuracy: {report.test_accuracy:.4f}")
             print(f"run folder: {cfg.paths.output_dir}")
         return report.test_accuracy

@@ -51,6 +51,7 @@ class GenerateReport:
 
     dataset: str | None
     model: str
+    seed_model: dict[str, Any]  # which seed: its file, training seed, config hash and test accuracy
     pool_dir: Path
     pool_hash: str
     state: GenerationState
@@ -76,6 +77,7 @@ class GenerateReport:
         return {
             "dataset": self.dataset,
             "model": self.model,
+            "seed_model": self.seed_model,
             "pool_dir": str(self.pool_dir.resolve()),
             "pool_hash": self.pool_hash,
             "n_candidates": s.candidates,
@@ -178,6 +180,12 @@ def generate_pool(
     return GenerateReport(
         dataset=seed.meta.get("dataset"),
         model=seed.arch,
+        seed_model={
+            "path": source["path"],
+            "train_seed": seed.meta.get("seed"),
+            "config_hash": seed.meta.get("config_hash"),
+            "test_accuracy": seed.meta.get("test_accuracy"),
+        },
         pool_dir=Path(settings.pool_dir),
         pool_hash=pool.pool_hash(),
         state=state,

@@ -40,7 +40,7 @@ def test_multirun_sweeps_seeds_into_separate_jobs_under_the_launch_folder(tmp_pa
     result = run(["mge.cli.train", "-m", "seed=1,2", *FAST, "logger=none"], tmp_path, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
-    seeds = sorted(json.loads((sweep / str(i) / "metrics.json").read_text())["seed"] for i in (0, 1))
+    seeds = sorted(json.loads((sweep / str(i) / "metrics.json").read_text())["train"]["seed"] for i in (0, 1))
     assert seeds == [1, 2]
 
 
@@ -123,7 +123,7 @@ def test_submitit_launcher_runs_a_sweep_through_submitit(tmp_path):
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((sweep / "0" / "metrics.json").read_text())["seed"] == 5
+    assert json.loads((sweep / "0" / "metrics.json").read_text())["train"]["seed"] == 5
 
 
 def test_slurm_launcher_config_composes(tmp_path):

@@ -36,3 +36,26 @@ def test_bad_report_settings_are_refused_when_the_callback_is_built(kwargs, matc
     settings = {"name": "t3", "columns": COLUMNS, "x": "t", "plots": ["acc"], **kwargs}
     with pytest.raises(ValueError, match=match):
         SweepReport(**settings)
+
+
+def test_a_seeded_report_writes_the_aggregate_and_the_per_seed_table_and_mge_report_rebuilds_them(tmp_path):
+    from mge.cli.sweep_report import main as mge_report
+
+    columns = {"t": "override.generator.threshold", "seed": "override.seed", "acc": "metrics.acc"}
+    for num, (t, seed, acc) in enumerate([(0.9, 0, 0.5), (0.9, 1, 0.7), (0.99, 0, 0.9)]):
+        (tmp_path / str(num) / ".hydra").mkdir(parents=True)
+        (tmp_path / str(num) / ".hydra" / "overrides.yaml").write_text(f"- generator.threshold={t}\n- seed={seed}\n")
+        (tmp_path / str(num) / "metrics.json").write_text(json.dumps({"acc": acc}))
+    settings = {"name": "t3", "columns": columns, "x": "t", "plots": ["acc"], "seed": "seed"}
+    SweepReport(**settings).report(tmp_path)
+    with (tmp_path / "t3.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["t"], float(r["acc"]), r["seeds"]) for r in rows] == [("0.9", 0.6, "2"), ("0.99", 0.9, "1")]
+    assert (tmp_path / "t3_per_seed.csv").read_text().count("\n") == 4
+    (tmp_path / "t3.csv").unlink()
+    (tmp_path / "multirun.yaml").write_text(
+        json.dumps({"hydra": {"callbacks": {"t3": {"_target_": "mge.cli.sweep_report.SweepReport", **settings}}}})
+    )
+    assert mge_report([str(tmp_path)]) == 0
+    assert (tmp_path / "t3.csv").is_file()
+    assert mge_report([str(tmp_path / "nowhere")]) == 2

@@ -16,8 +16,10 @@ def test_threshold_sweep_writes_one_row_per_t_with_its_acceptance_and_mistake_io
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    with (sweep / "t3_threshold.csv").open() as f:
+    with (sweep / "t3_threshold_per_seed.csv").open() as f:
         rows = {float(r["t"]): r for r in csv.DictReader(f)}
+    with (sweep / "t3_threshold.csv").open() as f:
+        assert [r["seeds"] for r in csv.DictReader(f)] == ["1", "1"]  # one seed model: its own mean
     assert set(rows) == {0.99, 1.0}
     assert all(r["dataset"] == "digits" and r["candidates"] == "8" for r in rows.values())
     exact = rows[1.0]  # t = 1 copies the seed: all accepted, the seed's mistakes exactly

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mge.reporting.sweep import collect_jobs, order_key, plot_sweep, sweep_rows, write_table
+from mge.reporting.sweep import aggregate, collect_jobs, order_key, plot_sweep, sweep_rows, write_table
 
 COLUMNS = {"t": "override.generator.threshold", "acc": "metrics.test.accuracy.mean", "name": "metrics.dataset"}
 
@@ -83,3 +83,53 @@ def test_override_values_get_the_types_hydra_gave_the_job(tmp_path):
 
 def test_cells_of_mixed_types_sort_numbers_first_then_text_then_missing():
     assert sorted([None, "b", 0.5, "a", 2, None, 0.1], key=order_key) == [0.1, 0.5, 2, "a", "b", None, None]
+
+
+def seeded_sweep(tmp_path):
+    """Two datasets x two thresholds x two seeds, with made-up accuracies."""
+    accuracy = {("mnist", 0.99): (0.98, 0.96), ("mnist", 0.9): (0.90, 0.94), ("fmnist", 0.99): (0.88, 0.86)}
+    num = 0
+    for (dataset, t), values in accuracy.items():
+        for seed, acc in enumerate(values):
+            write_job(tmp_path, num, [f"generator.threshold={t}", f"seed={seed}"],
+                      {"generate": {"dataset": dataset, "acc": acc, "note": "same"}})  # fmt: skip
+            num += 1
+    return tmp_path
+
+
+SEEDED = {"dataset": "metrics.generate.dataset", "t": "override.generator.threshold", "seed": "override.seed",
+          "acc": "metrics.generate.acc", "note": "metrics.generate.note"}  # fmt: skip
+
+
+def test_aggregated_rows_are_the_mean_std_and_count_over_seeds(tmp_path):
+    rows = sweep_rows(collect_jobs(seeded_sweep(tmp_path)), SEEDED)
+    table = {(r["dataset"], r["t"]): r for r in aggregate(rows, ["dataset", "t"], "seed")}
+    mnist = table[("mnist", 0.99)]
+    assert mnist["acc"] == pytest.approx(0.97) and mnist["seeds"] == 2
+    assert mnist["acc_std"] == pytest.approx(((0.98 - 0.97) ** 2 + (0.96 - 0.97) ** 2) ** 0.5)  # ddof 1
+    assert table[("mnist", 0.9)]["acc"] == pytest.approx(0.92) and table[("fmnist", 0.99)]["note"] == "same"
+    md, _ = write_table(list(table.values()), tmp_path / "out", "t")
+    assert "0.97 ± 0.014" in md.read_text()
+
+
+def test_rows_can_come_from_each_entry_of_a_job(tmp_path):
+    write_job(tmp_path, 0, ["seed=0"], {"evaluate": {"pools": {"MGE": {"acc": 0.9}, "noise": {"acc": 0.8}}}})
+    write_job(tmp_path, 1, ["seed=1"], {"evaluate": {"pools": [{"label": "MGE", "acc": 0.7}]}})
+    columns = {"pool": "row.label", "acc": "row.acc", "seed": "override.seed"}
+    rows = sweep_rows(collect_jobs(tmp_path), columns, rows_from="metrics.evaluate.pools")
+    assert rows == [
+        {"pool": "MGE", "acc": 0.9, "seed": 0},
+        {"pool": "noise", "acc": 0.8, "seed": 0},
+        {"pool": "MGE", "acc": 0.7, "seed": 1},
+    ]
+    png = plot_sweep(rows, "pool", ["acc"], tmp_path / "bars.png", seed="seed", labels={"acc": "test accuracy"})
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_seeded_plots_keep_groups_apart_and_draw_the_reference(tmp_path):
+    rows = sweep_rows(collect_jobs(seeded_sweep(tmp_path)), SEEDED)
+    for row in rows:
+        row["seed_acc"] = 0.99
+    png = plot_sweep(rows, "t", ["acc"], tmp_path / "p.png", group="dataset", seed="seed", x_scale="logit",
+                     references={"acc": "seed_acc"}, labels={"t": "energy threshold t"})  # fmt: skip
+    assert png.stat().st_size > 0
