@@ -1,0 +1,39 @@
+"""A stage runs once per inputs; a finished stage is read back, an interrupted one runs again."""
+
+from mge.runs.cache import DONE, StageCache, stage_key
+
+
+def test_a_finished_stage_is_read_back_and_other_inputs_run_again(tmp_path):
+    cache, calls = StageCache(tmp_path), []
+
+    def compute(folder):
+        calls.append(folder)
+        (folder / "out.txt").write_text("made")
+        return {"accuracy": 0.9}
+
+    first = cache.run("train", {"seed": 0, "epochs": 8}, compute)
+    again = cache.run("train", {"epochs": 8, "seed": 0}, compute)  # key order does not matter
+    other = cache.run("train", {"seed": 1, "epochs": 8}, compute)
+    assert first == ({"accuracy": 0.9}, calls[0], False)
+    assert again == ({"accuracy": 0.9}, calls[0], True)
+    assert other[2] is False and other[1] != first[1] and len(calls) == 2
+    assert first[1] == tmp_path / "train" / stage_key({"seed": 0, "epochs": 8})
+
+
+def test_an_interrupted_stage_runs_again_in_its_own_folder(tmp_path):
+    cache, attempts = StageCache(tmp_path), []
+
+    def flaky(folder):
+        attempts.append(sorted(p.name for p in folder.iterdir()))
+        (folder / "partial").write_text("x")
+        if len(attempts) == 1:
+            raise KeyboardInterrupt
+        return {"done": True}
+
+    try:
+        cache.run("generate", {"n": 100}, flaky)
+    except KeyboardInterrupt:
+        pass
+    report, folder, reused = cache.run("generate", {"n": 100}, flaky)
+    assert attempts == [[], ["partial"]]  # the second run found the first one's files to resume from
+    assert report == {"done": True} and not reused and (folder / DONE).is_file()
