@@ -1,5 +1,7 @@
 """A stage runs once per inputs; a finished stage is read back, an interrupted one runs again."""
 
+import contextlib
+
 from mge.runs.cache import DONE, StageCache, stage_key
 
 
@@ -30,10 +32,8 @@ def test_an_interrupted_stage_runs_again_in_its_own_folder(tmp_path):
             raise KeyboardInterrupt
         return {"done": True}
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         cache.run("generate", {"n": 100}, flaky)
-    except KeyboardInterrupt:
-        pass
     report, folder, reused = cache.run("generate", {"n": 100}, flaky)
     assert attempts == [[], ["partial"]]  # the second run found the first one's files to resume from
     assert report == {"done": True} and not reused and (folder / DONE).is_file()
