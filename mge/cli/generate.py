@@ -23,6 +23,7 @@ from mge.cli.config import (
     typed,
     write_metrics,
 )
+from mge.cli.objective import Objective
 from mge.discriminator import DiscriminatorSettings
 from mge.generator import GeneratorSettings, RoundCallback
 from mge.reporting import markdown_table, write_csv
@@ -130,20 +131,15 @@ def summary_table(metrics: dict[str, Any]) -> str:
     return markdown_table(["metric", "value"], rows)
 
 
-def pool_mean_accuracy(metrics: dict[str, Any]) -> float:
-    """What a sweeper optimises: the pool's mean test accuracy (NaN for an empty pool: a failed trial)."""
-    accuracy = metrics["test"]["accuracy"]
-    return float("nan") if accuracy is None else accuracy["mean"]
-
-
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="generate")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     with job(cfg):
-        metrics = generate(cfg).to_dict()
-        write_metrics({"generate": metrics}, cfg.paths.output_dir)  # the layout mge writes too
-        print(summary_table(metrics))
+        objective = settings_from_config(Objective, cfg.get("objective"), "objective")
+        metrics = {"generate": generate(cfg).to_dict()}  # the layout mge writes too
+        write_metrics(metrics, cfg.paths.output_dir)
+        print(summary_table(metrics["generate"]))
         print(f"run folder: {cfg.paths.output_dir}")
-        return pool_mean_accuracy(metrics)
+        return objective(metrics)
 
 
 if __name__ == "__main__":

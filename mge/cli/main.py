@@ -10,14 +10,16 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from mge.cli.config import CONF_DIR, job, write_metrics
-from mge.cli.generate import generate, generate_settings, pool_mean_accuracy, summary_table
+from mge.cli.config import CONF_DIR, job, settings_from_config, write_metrics
+from mge.cli.generate import generate, generate_settings, summary_table
+from mge.cli.objective import Objective
 from mge.cli.train import train, train_settings
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """The pipeline: train -> generate; returns ``{"train": ..., "generate": ...}`` as written to metrics.json."""
     # every stage's settings are checked before the seed trains, so a bad value fails in seconds
+    settings_from_config(Objective, cfg.get("objective"), "objective")
     train_settings(cfg)
     generate_settings(cfg)
     trained = train(cfg)
@@ -28,12 +30,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="main")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     with job(cfg):
         metrics = run(cfg)
         print(summary_table(metrics["generate"]))
         print(f"run folder: {cfg.paths.output_dir}")
-        return pool_mean_accuracy(metrics["generate"])
+        return settings_from_config(Objective, cfg.get("objective"), "objective")(metrics)
 
 
 if __name__ == "__main__":

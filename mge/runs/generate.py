@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
+
 from mge.data import ClassificationDataModule, build_datamodule
 from mge.discriminator import Discriminator, DiscriminatorSettings
 from mge.errors import CheckpointError
@@ -58,7 +60,8 @@ class GenerateReport:
     rounds: list[dict[str, Any]]
     seed_discriminator_accuracy: float
     discriminator_accuracy_bound: float
-    evaluation: PoolEvaluation
+    evaluation: PoolEvaluation  # on the test set: what is reported
+    selection_evaluation: PoolEvaluation  # on the discriminator split: what a search may optimise
     time_reference: TrainingTimeReference | None
     seed_recorded_train_seconds: float | None
     device: str
@@ -98,6 +101,7 @@ class GenerateReport:
             "discriminator_accuracy_bound": self.discriminator_accuracy_bound,
             "discriminator_examples_scored": s.examples_scored,
             "test": self.evaluation.summary(),
+            "discriminator_split": self.selection_evaluation.summary(),
             "generation_seconds": s.generation_seconds,
             "discriminator_seconds": s.discriminator_seconds,
             "seconds_per_kept_model": s.seconds_per_kept,
@@ -168,9 +172,12 @@ def generate_pool(
             )
         pool = writer.finish({"kept": state.kept, "passed": state.passed, "candidates": state.candidates})
 
-    evaluation = evaluate_pool(
-        pool, x_test, y_test, device=device, batch_size=disc.eval_batch_size, models_per_chunk=disc.models_per_chunk
-    )
+    def evaluate(x: Tensor, y: Tensor) -> PoolEvaluation:
+        return evaluate_pool(
+            pool, x, y, device=device, batch_size=disc.eval_batch_size, models_per_chunk=disc.models_per_chunk
+        )
+
+    evaluation, selection_evaluation = evaluate(x_test, y_test), evaluate(x_disc, y_disc)
     epochs = seed.meta.get("epochs")
     reference = None
     if isinstance(epochs, int) and epochs >= 1:
@@ -193,6 +200,7 @@ def generate_pool(
         seed_discriminator_accuracy=discriminator.seed_accuracy,
         discriminator_accuracy_bound=discriminator.accuracy_bound,
         evaluation=evaluation,
+        selection_evaluation=selection_evaluation,
         time_reference=reference,
         seed_recorded_train_seconds=seed.meta.get("train_seconds"),
         device=str(device),
