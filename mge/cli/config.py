@@ -137,6 +137,28 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def finished_or_run(cfg: DictConfig, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The job's metrics: read back from its folder if a finished job of the same config left them, else ``run()``.
+
+    A finished job is one whose ``metrics.json`` records the same :func:`config_hash`; re-running a
+    sweep into the same folder (``hydra.sweep.dir=...``) therefore only runs the jobs that did not
+    finish. ``run`` writes nothing itself; this writes ``metrics.json`` with the hash.
+    """
+    path = Path(cfg.paths.output_dir) / "metrics.json"
+    key = config_hash(cfg)
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            stored = {}
+        if stored.get("job", {}).get("config_hash") == key:
+            print(f"finished before: {path} (delete the run folder to run it again)", file=sys.stderr)
+            return stored
+    metrics = {"job": {"config_hash": key}, **run()}
+    write_metrics(metrics, path.parent)
+    return metrics
+
+
 def write_metrics(metrics: dict[str, Any], output_dir: str | Path) -> Path:
     """``metrics.json`` in the run folder, written atomically (a crash leaves the old file or none).
 
@@ -146,17 +168,6 @@ def write_metrics(metrics: dict[str, Any], output_dir: str | Path) -> Path:
     path = Path(output_dir) / "metrics.json"
     atomic_write_json(metrics, path)
     return path
-
-
-def build_loggers(cfg: DictConfig) -> list[Any]:
-    """Lightning loggers from the ``logger`` group (empty for logger=none)."""
-    node = cfg.get("logger") or {}
-    loggers = []
-    for name, sub in node.items():
-        if not OmegaConf.is_dict(sub) or "_target_" not in sub:
-            raise ConfigError(f"logger.{name} needs a _target_ (see conf/logger/).")
-        loggers.append(instantiate(sub))
-    return loggers
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:

@@ -9,20 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from mge.cli.config import (
     CONF_DIR,
     ConfigError,
-    build_loggers,
+    finished_or_run,
     in_multirun,
     job,
     require,
     settings_from_config,
     typed,
-    write_metrics,
 )
+from mge.cli.loggers import close_stage, stage_loggers
 from mge.cli.objective import Objective
 from mge.discriminator import DiscriminatorSettings
 from mge.generator import GeneratorSettings, RoundCallback
@@ -50,9 +51,8 @@ def generate_settings(cfg: DictConfig) -> GenerateSettings:
         raise ConfigError(str(err)) from err
 
 
-def round_reporter(cfg: DictConfig, n_models: int) -> tuple[RoundCallback, tqdm]:
+def round_reporter(cfg: DictConfig, n_models: int, loggers: list[Logger]) -> tuple[RoundCallback, tqdm]:
     """A round callback that moves a progress bar (stderr; off in multirun jobs) and logs to the loggers."""
-    loggers = build_loggers(cfg)
     bar = tqdm(total=n_models, desc="MGE", unit="model", disable=not cfg.progress or in_multirun())
 
     def on_round(entry: dict[str, Any]) -> None:
@@ -65,40 +65,40 @@ def round_reporter(cfg: DictConfig, n_models: int) -> tuple[RoundCallback, tqdm]
     return on_round, bar
 
 
-def log_pool(cfg: DictConfig, report: GenerateReport) -> None:
+def log_pool(loggers: list[Logger], report: GenerateReport) -> None:
     """The pool's summary figures to the loggers."""
     test = report.evaluation.summary()
-    figures: dict[str, float | None] = {"pool/acceptance_rate": report.state.acceptance_rate}
-    if test["accuracy"] is not None:
+    figures: dict[str, float] = {"pool/acceptance_rate": report.state.acceptance_rate}
+    if test["accuracy"] is not None and report.state.seconds_per_kept is not None:
         figures |= {
             "pool/test_acc_mean": test["accuracy"]["mean"],
             "pool/mistake_iou_mean": test["mistake_iou"]["mean"],
             "pool/seconds_per_model": report.state.seconds_per_kept,
         }
-    for logger in build_loggers(cfg):
+    for logger in loggers:
         logger.log_metrics(figures, step=report.state.rounds)
-        logger.save()
 
 
 def generate(cfg: DictConfig, seed_model: str | Path | None = None) -> GenerateReport:
     """Validate ``cfg``, run :func:`mge.runs.generate_pool` with a progress bar and loggers, write the run's files."""
     settings = generate_settings(cfg)
     seed_model = seed_model if seed_model is not None else require(cfg, "seed_model", SEED_MODEL_HINT)
-    on_round, bar = round_reporter(cfg, settings.generator.n_models)
+    loggers = stage_loggers(cfg, "generate")
+    on_round, bar = round_reporter(cfg, settings.generator.n_models, loggers)
     try:
         report = generate_pool(settings, seed_model, on_round=on_round)
     finally:
         bar.close()
-    log_pool(cfg, report)
-    output = Path(cfg.paths.output_dir)
+    log_pool(loggers, report)
     lineage = {r.id: r for r in report.pool.records}
-    write_csv(
+    members = write_csv(
         [
             {**row, "round": lineage[row["member"]].generation, "threshold": lineage[row["member"]].threshold}
             for row in report.evaluation.rows()
         ],
-        output / "members.csv",
+        Path(cfg.paths.output_dir) / "members.csv",
     )
+    close_stage(loggers, "generate", report.to_dict(), files=[members])
     return report
 
 
@@ -135,8 +135,7 @@ def summary_table(metrics: dict[str, Any]) -> str:
 def main(cfg: DictConfig) -> float | None:
     with job(cfg):
         objective = settings_from_config(Objective, cfg.get("objective"), "objective")
-        metrics = {"generate": generate(cfg).to_dict()}  # the layout mge writes too
-        write_metrics(metrics, cfg.paths.output_dir)
+        metrics = finished_or_run(cfg, lambda: {"generate": generate(cfg).to_dict()})  # the layout mge writes too
         print(summary_table(metrics["generate"]))
         print(f"run folder: {cfg.paths.output_dir}")
         return objective(metrics)

@@ -10,29 +10,33 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from mge.cli.config import CONF_DIR, job, settings_from_config, write_metrics
+from mge.cli.config import CONF_DIR, finished_or_run, job, settings_from_config
 from mge.cli.generate import generate, generate_settings, summary_table
 from mge.cli.objective import Objective
 from mge.cli.train import train, train_settings
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """The pipeline: train -> generate; returns ``{"train": ..., "generate": ...}`` as written to metrics.json."""
+    """The pipeline: train -> generate; returns ``{"train": ..., "generate": ...}`` for metrics.json."""
     # every stage's settings are checked before the seed trains, so a bad value fails in seconds
     settings_from_config(Objective, cfg.get("objective"), "objective")
     train_settings(cfg)
     generate_settings(cfg)
     trained = train(cfg)
     generated = generate(cfg, trained.seed_path)
-    metrics = {"train": trained.to_dict(), "generate": generated.to_dict()}
-    write_metrics(metrics, cfg.paths.output_dir)
-    return metrics
+    per_model = generated.state.seconds_per_kept
+    time = {  # table T2: one seed training and one generated model, measured in this same run
+        "training_seconds": trained.train_seconds,
+        "seconds_per_kept_model": per_model,
+        "ratio_to_training_in_this_run": None if per_model is None else per_model / trained.train_seconds,
+    }
+    return {"train": trained.to_dict(), "generate": generated.to_dict(), "time": time}
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="main")
 def main(cfg: DictConfig) -> float | None:
     with job(cfg):
-        metrics = run(cfg)
+        metrics = finished_or_run(cfg, lambda: run(cfg))
         print(summary_table(metrics["generate"]))
         print(f"run folder: {cfg.paths.output_dir}")
         return settings_from_config(Objective, cfg.get("objective"), "objective")(metrics)

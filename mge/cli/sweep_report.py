@@ -19,6 +19,7 @@ from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from mge.cli.loggers import log_sweep_report
 from mge.reporting.sweep import (
     aggregate,
     check_column_path,
@@ -113,8 +114,11 @@ class SweepReport(Callback):
         return tuple(order_key(row[k]) for k in [*self.keys, *([self.seed] if self.seed else [])])
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self.report(config.hydra.sweep.dir)
-        print((Path(config.hydra.sweep.dir) / f"{self.name}.md").read_text())
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = self.report(sweep_dir)
+        files = sorted(p for p in sweep_dir.glob(f"{self.name}*") if p.suffix in (".md", ".csv", ".png"))
+        log_sweep_report(config, self.name, rows, files)
+        print((sweep_dir / f"{self.name}.md").read_text())
 
 
 def reports_of(sweep_dir: Path) -> list[SweepReport]:

@@ -21,14 +21,14 @@ from mge.cli.config import (
     CONF_DIR,
     ConfigError,
     build_callbacks,
-    build_loggers,
     config_hash,
+    finished_or_run,
     in_multirun,
     job,
     settings_from_config,
     to_plain,
-    write_metrics,
 )
+from mge.cli.loggers import close_stage, stage_loggers
 from mge.cli.progress import StderrProgressBar
 from mge.models import list_models
 from mge.runs import OptimSettings, TrainReport, TrainSettings, train_seed
@@ -83,22 +83,21 @@ def build_trainer(cfg: DictConfig, loggers: list) -> L.Trainer:
 def train(cfg: DictConfig) -> TrainReport:
     """Validate ``cfg``, build the trainer and loggers, and run :func:`mge.runs.train_seed`."""
     settings = train_settings(cfg)
-    loggers = build_loggers(cfg)
-    trainer = build_trainer(cfg, loggers)
-    for logger in loggers:
-        logger.log_hyperparams(to_plain(cfg))
-    return train_seed(settings, trainer)
+    loggers = stage_loggers(cfg, "train")
+    report = train_seed(settings, build_trainer(cfg, loggers))
+    close_stage(loggers, "train", report.to_dict())
+    return report
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
     with job(cfg):
-        report = train(cfg)
-        if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # one metrics.json per run, also under DDP
-            write_metrics({"train": report.to_dict()}, cfg.paths.output_dir)  # the layout mge writes too
-            print(f"seed test accuracy: {report.test_accuracy:.4f}")
-            print(f"run folder: {cfg.paths.output_dir}")
-        return report.test_accuracy
+        if rank_zero_only.rank != 0:  # type: ignore[attr-defined]  # DDP: the other ranks train, rank 0 reports
+            return train(cfg).test_accuracy
+        metrics = finished_or_run(cfg, lambda: {"train": train(cfg).to_dict()})  # the layout mge writes too
+        print(f"seed test accuracy: {metrics['train']['test_accuracy']:.4f}")
+        print(f"run folder: {cfg.paths.output_dir}")
+        return float(metrics["train"]["test_accuracy"])
 
 
 if __name__ == "__main__":

@@ -63,11 +63,26 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     assert all((sweep / str(i) / "seed.safetensors").is_file() for i in (0, 1))
 
 
-def test_wandb_logs_offline_next_to_csv(tmp_path):
-    result = run(["mge.cli.train", *FAST, "logger=wandb", f"hydra.run.dir={tmp_path}"], tmp_path)
+def wandb_records(run_folder: Path) -> bytes:
+    """The raw records of an offline wandb run (uncompressed protobuf: names and values appear as bytes)."""
+    (log,) = run_folder.glob("run-*.wandb")
+    return log.read_bytes()
+
+
+def test_wandb_logs_every_stage_as_its_own_offline_run_with_config_summary_and_artifacts(tmp_path):
+    result = run(["mge.cli.main", *FAST, "logger=wandb", "progress=false", f"hydra.run.dir={tmp_path}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline wandb run folder"
-    assert list((tmp_path / "csv").rglob("metrics.csv"))
+    runs = {}
+    for folder in (tmp_path / "wandb").glob("offline-run-*"):
+        records = wandb_records(folder)
+        runs["generate" if b"mge-generate-s0" in records else "train"] = records
+    assert set(runs) == {"train", "generate"}  # one run per stage
+    for stage, records in runs.items():
+        assert f"mge-{stage}-s0".encode() in records and f"mge-{tmp_path.name}".encode() in records  # name, group
+        assert b"discriminator" in records and b"generator" in records  # the job's config
+    assert b"test_accuracy" in runs["train"]  # the summary
+    assert b"n_kept" in runs["generate"] and b"members.csv" in runs["generate"]  # summary and artifact
+    assert (tmp_path / "csv" / "train" / "metrics.csv").is_file() and (tmp_path / "csv" / "generate").is_dir()
 
 
 @pytest.mark.parametrize(
