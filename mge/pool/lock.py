@@ -23,8 +23,14 @@ LOCK_FILE = ".lock"
 class FolderLock:
     """Exclusive lock on a folder, held from :meth:`acquire` until :meth:`release` (or process exit)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, wait: bool = False) -> None:
+        """
+        Args:
+            folder: the folder to lock (it must exist).
+            wait: block until the holder is done instead of failing at once.
+        """
         self.path = folder / LOCK_FILE
+        self.wait = wait
         self._fd: int | None = None
 
     @property
@@ -32,12 +38,12 @@ class FolderLock:
         return self._fd is not None
 
     def acquire(self) -> None:
-        """Take the lock or raise :class:`PoolLockedError` at once, naming the holder."""
+        """Take the lock; without ``wait``, raise :class:`PoolLockedError` at once, naming the holder."""
         if self._fd is not None:
             return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX if self.wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)

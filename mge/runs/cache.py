@@ -6,7 +6,8 @@ MGE pools, every job of a seed trains the same seed. Each stage's output folder 
 content hashes of what it reads, never paths or timestamps). A folder holding ``done.json`` is a
 finished stage: its report is read back instead of running the stage again. A folder without it is
 an interrupted stage, which the stage itself resumes (training from ``last.ckpt``, pools from their
-last checkpoint), so an interrupted sweep is simply started again.
+last checkpoint), so an interrupted sweep is simply started again. Jobs of a parallel sweep that need
+the same stage take turns on its folder's lock: the first computes, the others read it back.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mge.pool.files import atomic_write_json
+from mge.pool.lock import FolderLock
 
 DONE = "done.json"
 
@@ -48,12 +50,13 @@ class StageCache:
         """
         plain = json.loads(json.dumps(dict(inputs), sort_keys=True, default=str))
         folder = self.folder(stage, plain)
-        done = folder / DONE
-        if done.is_file():
-            record = json.loads(done.read_text())
-            if record.get("inputs") == plain:
-                return record["report"], folder, True
         folder.mkdir(parents=True, exist_ok=True)
-        report = compute(folder)
-        atomic_write_json({"stage": stage, "inputs": plain, "report": report}, done)
+        done = folder / DONE
+        with FolderLock(folder, wait=True):  # a parallel job needing the same stage waits, then reuses it
+            if done.is_file():
+                record = json.loads(done.read_text())
+                if record.get("inputs") == plain:
+                    return record["report"], folder, True
+            report = compute(folder)
+            atomic_write_json({"stage": stage, "inputs": plain, "report": report}, done)
         return report, folder, False

@@ -26,7 +26,7 @@ def test_an_interrupted_stage_runs_again_in_its_own_folder(tmp_path):
     cache, attempts = StageCache(tmp_path), []
 
     def flaky(folder):
-        attempts.append(sorted(p.name for p in folder.iterdir()))
+        attempts.append(sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")))
         (folder / "partial").write_text("x")
         if len(attempts) == 1:
             raise KeyboardInterrupt
@@ -37,3 +37,28 @@ def test_an_interrupted_stage_runs_again_in_its_own_folder(tmp_path):
     report, folder, reused = cache.run("generate", {"n": 100}, flaky)
     assert attempts == [[], ["partial"]]  # the second run found the first one's files to resume from
     assert report == {"done": True} and not reused and (folder / DONE).is_file()
+
+
+def _slow_stage(root, started, results):
+    import time
+
+    def compute(folder):
+        started.put("computing")
+        time.sleep(1.0)
+        return {"value": 42}
+
+    results.put(StageCache(root).run("shared", {"k": 1}, compute)[2])
+
+
+def test_parallel_jobs_needing_one_stage_compute_it_once(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    started, results = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_slow_stage, args=(tmp_path, started, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert sorted(results.get(timeout=5) for _ in procs) == [False, True]  # one computed, one reused
+    assert started.qsize() == 1
