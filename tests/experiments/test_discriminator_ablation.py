@@ -29,5 +29,5 @@ def test_every_combination_accounts_for_every_candidate(digits_seed_dir, tmp_pat
             assert r["accepted"] + sum(v["count"] for v in r["removed"].values()) == 8
             assert set(r["removed"]) <= {"non_finite", "distribution", "spectral", "accuracy"}
     assert set(combinations["W1 only"]["noise"]["removed"]) <= {"distribution"}
-    assert 0.0 <= ablation["separation"]["spectral_distance"]["auc"] <= 1.0
+    assert 0.0 <= ablation["separation"]["spectral"]["auc"] <= 1.0
     assert "| spectral only" in result.stdout
