@@ -116,8 +116,8 @@ def summary_table(metrics: dict[str, Any]) -> str:
         ["seed test accuracy", test["seed_accuracy"]],
         ["candidates / passed the discriminator / kept", f"{metrics['n_candidates']} / {metrics['n_passed']} / "
          f"{metrics['n_kept']}"],
-        ["rejected: non-finite / distribution / accuracy", f"{rejected['non_finite']} / {rejected['distribution']} / "
-         f"{rejected['accuracy']}"],
+        ["rejected: non-finite / distribution / spectral / accuracy",
+         f"{rejected['non_finite']} / {rejected['distribution']} / {rejected['spectral']} / {rejected['accuracy']}"],
         ["pool test accuracy mean", acc.get("mean", "n/a")],
         ["pool test accuracy median", acc.get("median", "n/a")],
         ["pool test accuracy min / max", f"{acc['min']:.4f} / {acc['max']:.4f}" if acc else "n/a"],

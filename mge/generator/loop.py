@@ -67,6 +67,7 @@ def generate(
             "passed": int(scores.accepted.sum()),
             "rejected_non_finite": int(scores.rejected_non_finite.sum()),
             "rejected_distribution": int(scores.rejected_distribution.sum()),
+            "rejected_spectral": int(scores.rejected_spectral.sum()),
             "rejected_accuracy": int(scores.rejected_accuracy.sum()),
             "examples_scored": int(scores.examples_scored.sum()),
         }

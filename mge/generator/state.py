@@ -37,6 +37,7 @@ class GenerationState:
     kept: int = 0  # members kept in the pool (at most n_models)
     rejected_non_finite: int = 0
     rejected_distribution: int = 0
+    rejected_spectral: int = 0  # by the latent-space (DCT band spectrum) test
     rejected_accuracy: int = 0
     examples_scored: int = 0  # discriminator examples scored, over all candidates
     generation_seconds: float = 0.0  # sampling candidates

@@ -59,7 +59,7 @@ class GenerateReport:
     state: GenerationState
     rounds: list[dict[str, Any]]
     seed_discriminator_accuracy: float
-    discriminator_accuracy_bound: float
+    discriminator_accuracy_bound: float | None  # None: no performance test
     evaluation: PoolEvaluation  # on the test set: what is reported
     selection_evaluation: PoolEvaluation  # on the discriminator split: what a search may optimise
     time_reference: TrainingTimeReference | None
@@ -90,6 +90,7 @@ class GenerateReport:
             "rejected": {
                 "non_finite": s.rejected_non_finite,
                 "distribution": s.rejected_distribution,
+                "spectral": s.rejected_spectral,
                 "accuracy": s.rejected_accuracy,
             },
             "acceptance_rate_per_round": [r["acceptance_rate"] for r in self.rounds],
@@ -148,8 +149,9 @@ def generate_pool(
     model = seed.build().to(device)
     targets = select_targets(model, gen.include, gen.exclude)
     seed_targets = {k: seed.state_dict[k].to(device) for k in targets}
-    sampler = LatentSampler(seed_targets, LatentCodec(gen.granularity), zero_mean=gen.zero_mean)  # type: ignore[arg-type]
-    discriminator = Discriminator(model, seed_targets, x_disc, y_disc, disc)
+    codec = LatentCodec(gen.granularity)  # type: ignore[arg-type]
+    sampler = LatentSampler(seed_targets, codec, zero_mean=gen.zero_mean)
+    discriminator = Discriminator(model, seed_targets, x_disc, y_disc, disc, codec=codec)
 
     seed_file = resolve_seed_path(seed_path)
     source = {"path": str(seed_file.resolve()), "file_sha256": file_hash(seed_file), "meta": seed.meta}

@@ -5,8 +5,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from mge.discriminator import Discriminator, DiscriminatorSettings, min_correct, wasserstein_1
+from mge.discriminator import Discriminator, DiscriminatorSettings, min_correct, wasserstein_1, wilson_lower_bound
 from mge.generator import select_targets
+from mge.latent import LatentCodec
 from mge.pool import load_seed
 
 
@@ -95,13 +96,15 @@ def test_wasserstein_of_equal_samples_is_the_mean_gap_of_order_statistics():
     assert wasserstein_1(cands, ref).tolist() == pytest.approx([0.0, 1.0])
 
 
+@pytest.mark.parametrize("bound", ["tolerance", "binomial"])
 @pytest.mark.parametrize("chunk", [1, 7, 64])
-def test_early_stopping_gives_the_verdicts_of_scoring_every_example(setup, chunk):
+def test_early_stopping_gives_the_verdicts_of_scoring_every_example(setup, chunk, bound):
     disc, seed = setup
     candidates = mixed(seed, 24, 0.3)
-    full = Discriminator(disc.model, seed, disc.inputs, disc.labels, replace(disc.settings, early_stop=False))
+    settings = replace(disc.settings, accuracy_bound=bound)
+    full = Discriminator(disc.model, seed, disc.inputs, disc.labels, replace(settings, early_stop=False))
     early = Discriminator(
-        disc.model, seed, disc.inputs, disc.labels, replace(disc.settings, early_stop=True, decision_chunk=chunk)
+        disc.model, seed, disc.inputs, disc.labels, replace(settings, early_stop=True, decision_chunk=chunk)
     )
     want, got = full.score(candidates), early.score(candidates)
     assert 0 < int(want.accepted.sum()) < int(want.passed_distribution.sum())  # both verdicts occur
@@ -112,6 +115,61 @@ def test_early_stopping_gives_the_verdicts_of_scoring_every_example(setup, chunk
     fully = got.examples_scored == n
     torch.testing.assert_close(got.accuracy[fully], want.accuracy[fully])
     assert torch.isnan(got.accuracy[~fully]).all()
+
+
+def test_binomial_bound_is_the_wilson_bound_of_the_seeds_own_count(setup):
+    disc, seed = setup
+    settings = replace(disc.settings, accuracy_bound="binomial", accuracy_confidence=0.9)
+    binomial = Discriminator(disc.model, seed, disc.inputs, disc.labels, settings)
+    n = len(disc.labels)
+    assert binomial.seed_correct == round(disc.seed_accuracy * n)
+    assert binomial.accuracy_bound == wilson_lower_bound(binomial.seed_correct, n, 0.9)
+    assert binomial.accuracy_bound < disc.seed_accuracy
+    assert binomial.min_correct == min_correct(n, binomial.accuracy_bound)
+
+
+def test_without_the_performance_test_nothing_is_scored_on_data(setup):
+    disc, seed = setup
+    candidates = mixed(seed, 12, 3.0)
+    off = Discriminator(disc.model, seed, disc.inputs, disc.labels, replace(disc.settings, accuracy_bound="none"))
+    scores = off.score(candidates)
+    assert off.accuracy_bound is None
+    assert int(scores.examples_scored.sum()) == 0
+    assert torch.equal(scores.accepted, scores.passed_distribution)
+    assert 0 < int(scores.accepted.sum()) < 16
+
+
+def test_every_test_can_be_switched_off(setup):
+    disc, seed = setup
+    settings = DiscriminatorSettings(max_distribution_distance=None, accuracy_bound="none")
+    scores = Discriminator(disc.model, seed, disc.inputs, disc.labels, settings).score(mixed(seed, 4, 3.0))
+    assert scores.accepted.all()
+    assert torch.isnan(scores.distribution_distance).all() and torch.isnan(scores.spectral_distance).all()
+
+
+def test_spectral_test_needs_the_generators_codec(setup):
+    disc, seed = setup
+    with pytest.raises(ValueError, match="codec"):
+        Discriminator(disc.model, seed, disc.inputs, disc.labels, DiscriminatorSettings(max_spectral_distance=0.01))
+
+
+def test_rejections_by_each_of_the_four_tests_add_up_to_the_rejected_candidates(setup):
+    disc, seed = setup
+    settings = replace(disc.settings, max_spectral_distance=0.01)
+    spectral = Discriminator(disc.model, seed, disc.inputs, disc.labels, settings, codec=LatentCodec("kernel"))
+    g = torch.Generator().manual_seed(0)
+    broken = {k: v.clone() for k, v in seed.items()}
+    next(iter(broken.values())).view(-1)[0] = float("inf")
+    # white noise of 3% relative size: close in weight values, but it lifts the kernels' weak bands
+    noisy = {k: v + 0.03 * v.norm() * (n := torch.randn(v.shape, generator=g)) / n.norm() for k, v in seed.items()}
+    # swapping whole conv kernels keeps the weight values and every kernel's spectrum, breaks the function
+    conv = next(k for k, v in seed.items() if v.dim() == 4)
+    swapped = {**seed, conv: seed[conv].flip(0)}
+    scores = spectral.score(stack(broken, {k: v * 3.0 for k, v in seed.items()}, noisy, swapped, seed))
+    masks = [getattr(scores, f"rejected_{t}") for t in ("non_finite", "distribution", "spectral", "accuracy")]
+    assert [m.nonzero().flatten().tolist() for m in masks] == [[0], [1], [2], [3]]
+    assert scores.accepted.tolist() == [False, False, False, False, True]
+    assert sum(int(m.sum()) for m in masks) == int((~scores.accepted).sum())
 
 
 def test_rejections_per_test_add_up_to_the_rejected_candidates(setup):
@@ -150,6 +208,15 @@ def test_min_correct_is_the_count_where_the_float32_accuracy_reaches_the_bound()
         ({"max_distribution_distance": float("nan")}, "finite"),
         ({"accuracy_tolerance": float("inf")}, "fraction"),
         ({"decision_chunk": 0}, "decision_chunk"),
+        ({"accuracy_confidence": float("nan")}, "accuracy_confidence"),
+        ({"accuracy_confidence": 1.0}, "accuracy_confidence"),
+        ({"accuracy_confidence": 0.0}, "accuracy_confidence"),
+        ({"accuracy_bound": "wilson"}, "accuracy_bound 'wilson' is unknown. Valid values"),
+        ({"max_spectral_distance": float("nan")}, "max_spectral_distance"),
+        ({"max_spectral_distance": 1.5}, "max_spectral_distance"),
+        ({"max_spectral_distance": 0.0}, "max_spectral_distance"),
+        ({"max_distribution_distance": "0.1"}, "max_distribution_distance"),
+        ({"spectral_bands": 0}, "spectral_bands"),
     ],
 )
 def test_bad_settings_name_the_key(kwargs, match):
