@@ -92,8 +92,9 @@ def generate(
                 threshold=proposal.threshold,
                 alpha=proposal.alpha,
                 scores={
-                    "distribution_distance": scores.distribution_distance[i].item(),
+                    "distribution_distance": _finite_or_none(scores.distribution_distance[i].item()),
                     "discriminator_accuracy": _finite_or_none(scores.accuracy[i].item()),
+                    "spectral_distance": _finite_or_none(scores.spectral_distance[i].item()),
                     "discriminator_examples": int(scores.examples_scored[i]),
                 },
             )
@@ -118,4 +119,5 @@ def generate(
 
 
 def _finite_or_none(value: float) -> float | None:
-    return None if value != value else value  # NaN: the split was not scored to the end
+    """A score for the manifest (strict JSON): NaN means the test was off or did not run to the end."""
+    return None if value != value else value

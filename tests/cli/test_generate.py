@@ -190,3 +190,12 @@ def test_main_job_refuses_a_bad_generator_value_before_training(tmp_path):
     with pytest.raises(ConfigError, match=r"\(0, 1\]"):
         run_main(cfg)
     assert not (tmp_path / "m" / "seed.safetensors").exists()  # nothing was trained
+
+
+def test_every_test_of_the_discriminator_can_be_switched_off_and_the_pool_records_null_scores(
+    tmp_path, digits_seed_dir
+):
+    report = run(tmp_path, digits_seed_dir, "off", ["n=4", "discriminator.max_distribution_distance=null"])
+    assert len(report.pool) == 4
+    assert all(r.scores["distribution_distance"] is None for r in report.pool.records)
+    assert report.to_dict()["rejected"]["distribution"] == 0
