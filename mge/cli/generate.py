@@ -46,6 +46,7 @@ def generate_settings(cfg: DictConfig) -> GenerateSettings:
             device=typed(cfg, "device", str),
             data_root=typed(cfg, "data_root", str),
             allow_pickle=typed(cfg, "allow_pickle", bool, False),
+            time_probe_steps=typed(cfg, "time_probe_steps", int, 3),
         )
     except ValueError as err:
         raise ConfigError(str(err)) from err

@@ -2,9 +2,10 @@
 
 It scores a batch of candidates on the two aspects the paper names and rejects non-finite ones:
 
-1. parameter distribution, in weight space -- per tensor, the 1-Wasserstein distance between the
-   candidate's and the seed's empirical weight distributions, divided by the seed tensor's std; the
-   worst tensor counts and must stay under ``max_distribution_distance``;
+1. parameter distribution, in weight space (optional, off by default) -- per tensor, the
+   1-Wasserstein distance between the candidate's and the seed's empirical weight distributions,
+   divided by the seed tensor's std; the worst tensor counts and must stay under
+   ``max_distribution_distance``;
 2. parameter distribution, in the latent space (optional) -- the share of a tensor's energy that
    moved between DCT frequency bands (:mod:`mge.discriminator.spectral`), worst tensor, under
    ``max_spectral_distance``;
@@ -13,8 +14,11 @@ It scores a batch of candidates on the two aspects the paper names and rejects n
    bound of the seed's own accuracy on the split (:mod:`mge.discriminator.binomial`).
 
 Each test can be switched off (a bound of None; ``accuracy_bound: none``); non-finite candidates
-are always rejected. The tests run as a cascade, in that order: only candidates that are finite and
-pass the distribution tests are evaluated on data, which is where the time goes. That evaluation
+are always rejected. By default only the performance test runs: measured on the test set, the W1
+test removed candidates as good as those it kept, and the spectral test, which tells MGE candidates
+from Gaussian noise almost perfectly, removed almost no MGE candidate (docs/discriminator.md).
+The tests run as a cascade, in that order: only candidates that are finite and pass the
+distribution tests are evaluated on data, which is where the time goes. That evaluation
 stops early, exactly: examples are scored in chunks, and a candidate leaves as soon as its verdict
 is decided -- it has made so many mistakes that it can no longer reach the bound, or so few that it
 can no longer miss it, whichever rule set the bound. The accept/reject decisions are those of
@@ -47,7 +51,9 @@ ACCURACY_BOUNDS = ("tolerance", "binomial", "none")
 class DiscriminatorSettings:
     """Acceptance bounds of the discriminator."""
 
-    max_distribution_distance: float | None = 0.1  # W1(candidate, seed) / std(seed), worst tensor; None: off
+    # W1(candidate, seed) / std(seed), worst tensor; None (the default): off, because it removed
+    # candidates as good as those it kept (docs/discriminator.md)
+    max_distribution_distance: float | None = None
     max_spectral_distance: float | None = None  # energy share moved between DCT bands, worst tensor; None: off
     spectral_bands: int = 4  # frequency bands per tensor of the spectral test
     accuracy_bound: str = "tolerance"  # "tolerance", "binomial" or "none" (see ACCURACY_BOUNDS)

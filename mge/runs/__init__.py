@@ -6,7 +6,7 @@ The command-line entry points (``mge/cli``), the benchmarks and the experiments 
 from mge.runs.device import resolve_device
 from mge.runs.generate import GenerateReport, GenerateSettings, generate_pool, seed_datamodule
 from mge.runs.pools import comparison_datamodule, load_pools, pool_data
-from mge.runs.timing import TrainingTimeReference, probe_training_time
+from mge.runs.timing import TrainingStepTimer, TrainingTimeReference
 from mge.runs.train import OptimSettings, TrainReport, TrainSettings, train_seed
 
 __all__ = [
@@ -15,12 +15,12 @@ __all__ = [
     "OptimSettings",
     "TrainReport",
     "TrainSettings",
+    "TrainingStepTimer",
     "TrainingTimeReference",
     "comparison_datamodule",
     "generate_pool",
     "load_pools",
     "pool_data",
-    "probe_training_time",
     "resolve_device",
     "seed_datamodule",
     "train_seed",

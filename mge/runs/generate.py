@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from mge.latent import LatentCodec
 from mge.pool import SEED_BASE, Pool, PoolWriter, SeedModel, load_seed, resolve_seed_path
 from mge.pool.files import file_hash
 from mge.runs.device import resolve_device
-from mge.runs.timing import TrainingTimeReference, probe_training_time
+from mge.runs.timing import TrainingStepTimer, TrainingTimeReference
 
 log = logging.getLogger("mge")
 
@@ -35,12 +34,12 @@ class GenerateSettings:
     device: str = "auto"  # auto | cpu | cuda
     data_root: str | None = None  # where the seed's dataset lives; None: where it was trained
     allow_pickle: bool = False  # accept a Lightning .ckpt as the seed (unpickling: only your own files)
-    time_probe_seconds: float = 2.0  # training steps timed for the time reference (mge.runs.timing)
+    time_probe_steps: int = 3  # training steps timed after each round for the time reference (mge.runs.timing)
 
     def __post_init__(self) -> None:
         resolve_device(self.device)
-        if not (math.isfinite(self.time_probe_seconds) and self.time_probe_seconds > 0):
-            raise ValueError(f"time_probe_seconds must be a finite number > 0, got {self.time_probe_seconds}.")
+        if self.time_probe_steps < 1:
+            raise ValueError(f"time_probe_steps must be >= 1, got {self.time_probe_steps}.")
 
     def pool_config(self) -> dict[str, Any]:
         """What decides the pool's members; a pool is resumed only under the same."""
@@ -153,6 +152,16 @@ def generate_pool(
     sampler = LatentSampler(seed_targets, codec, zero_mean=gen.zero_mean)
     discriminator = Discriminator(model, seed_targets, x_disc, y_disc, disc, codec=codec)
 
+    # the time reference: training steps timed between rounds, under the rounds' own load
+    epochs = seed.meta.get("epochs")
+    timer = TrainingStepTimer(seed, datamodule, device) if isinstance(epochs, int) and epochs >= 1 else None
+
+    def round_done(entry: dict[str, Any]) -> None:
+        if timer is not None:
+            timer.step(settings.time_probe_steps)
+        if on_round is not None:
+            on_round(entry)
+
     seed_file = resolve_seed_path(seed_path)
     source = {"path": str(seed_file.resolve()), "file_sha256": file_hash(seed_file), "meta": seed.meta}
     with PoolWriter.open(
@@ -163,7 +172,7 @@ def generate_pool(
         config=settings.pool_config(),
         sources={SEED_BASE: source},
     ) as writer:
-        state = generate(sampler, discriminator, writer, gen, rng_seed=settings.seed, on_round=on_round)
+        state = generate(sampler, discriminator, writer, gen, rng_seed=settings.seed, on_round=round_done)
         if state.kept < gen.n_models:
             log.warning(
                 "budget spent: %d of %d models kept in %d rounds; raise the generator's max_rounds (or threshold), "
@@ -180,12 +189,7 @@ def generate_pool(
         )
 
     evaluation, selection_evaluation = evaluate(x_test, y_test), evaluate(x_disc, y_disc)
-    epochs = seed.meta.get("epochs")
-    reference = None
-    if isinstance(epochs, int) and epochs >= 1:
-        reference = probe_training_time(
-            seed, datamodule, epochs=epochs, device=device, budget_seconds=settings.time_probe_seconds
-        )
+    reference = None if timer is None else timer.reference(int(epochs))  # type: ignore[arg-type]
     return GenerateReport(
         dataset=seed.meta.get("dataset"),
         model=seed.arch,

@@ -10,7 +10,7 @@ from mge.errors import ConfigError, PoolError
 from mge.pool import Pool, load_seed, save_seed
 from tests.helpers import QUIET_GENERATE, compose_config
 
-SMALL = [*QUIET_GENERATE, "n=12", "generator.batch_size=16", "generator.max_rounds=10", "time_probe_seconds=0.05"]
+SMALL = [*QUIET_GENERATE, "n=12", "generator.batch_size=16", "generator.max_rounds=10", "time_probe_steps=1"]
 
 
 def run(tmp_path, seed_dir, name, extra=()):
@@ -91,37 +91,35 @@ def test_threshold_one_pool_is_the_seed_repeated(tmp_path, digits_seed_dir):
 
 
 def test_the_time_ratio_does_not_depend_on_the_seeds_recorded_training_time(tmp_path, digits_seed_dir, monkeypatch):
-    import mge.runs.generate as stage
-    from mge.runs import TrainingTimeReference
+    import mge.runs.timing as timing
 
-    probes = []
+    def fixed_reference(self, epochs, *, min_steps=5):  # the real one times steps; a fixed figure compares exactly
+        return timing.TrainingTimeReference(seconds=40.0, seconds_per_step=0.01, steps_timed=self.steps,
+                                            steps_per_epoch=100, epochs=epochs, device="cpu")  # fmt: skip
 
-    def fixed_probe(seed, datamodule, *, epochs, device, budget_seconds):
-        probes.append(epochs)  # the real probe times steps; a fixed figure makes the ratios comparable
-        return TrainingTimeReference(seconds=40.0, seconds_per_step=0.01, steps_timed=5, steps_per_epoch=100,
-                                     epochs=epochs, device=str(device))  # fmt: skip
-
-    monkeypatch.setattr(stage, "probe_training_time", fixed_probe)
+    monkeypatch.setattr(timing.TrainingStepTimer, "reference", fixed_reference)
     seed = load_seed(digits_seed_dir)
     for recorded in (85.0, 939.0):  # a quiet and a busy machine's training time for the same seed
         seed.meta["train_seconds"] = recorded
         save_seed(seed, tmp_path / f"seed-{recorded}.safetensors")
-        report = run(tmp_path, tmp_path / f"seed-{recorded}.safetensors", f"r{recorded}", ["n=4"])
+        report = run(tmp_path, tmp_path / f"seed-{recorded}.safetensors", f"r{recorded}", ["n=4", "time_probe_steps=2"])
         assert report.seed_recorded_train_seconds == recorded
         assert report.time_ratio_per_model == report.state.seconds_per_kept / 40.0  # never / recorded
-    assert probes == [seed.meta["epochs"]] * 2
+        assert report.time_reference.steps_timed == 2 * report.state.rounds  # steps timed after every round
 
 
-def test_the_training_time_probe_extrapolates_timed_steps_to_the_recipe(digits_seed_dir):
-    from mge.runs import probe_training_time, seed_datamodule
+def test_the_step_timer_extrapolates_timed_steps_to_the_recipe_and_leaves_the_random_state_alone(digits_seed_dir):
+    from mge.runs import TrainingStepTimer, seed_datamodule
 
     seed = load_seed(digits_seed_dir)
     datamodule = seed_datamodule(seed, None)
     datamodule.setup("fit")
     state = torch.get_rng_state()
-    reference = probe_training_time(seed, datamodule, epochs=3, device=torch.device("cpu"), budget_seconds=0.01)
-    assert torch.equal(torch.get_rng_state(), state)  # the probe leaves the random state alone
-    assert reference.steps_timed >= 5 and reference.steps_per_epoch == len(datamodule.train_dataloader())
+    timer = TrainingStepTimer(seed, datamodule, torch.device("cpu"))
+    timer.step(2)
+    reference = timer.reference(epochs=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert reference.steps_timed == 5 and reference.steps_per_epoch == len(datamodule.train_dataloader())  # topped up
     assert reference.seconds == pytest.approx(reference.seconds_per_step * reference.steps_per_epoch * 3)
 
 

@@ -12,7 +12,7 @@ def test_an_optuna_search_runs_its_trials_and_reports_the_best_knobs(digits_seed
     sweep = tmp_path / "search"
     result = subprocess.run(
         [sys.executable, "-m", "mge.cli.generate", "hparams_search=generate_optuna", f"seed_model={digits_seed_dir}",
-         "n=8", "generator.batch_size=16", "generator.max_rounds=4", "time_probe_seconds=0.05",
+         "n=8", "generator.batch_size=16", "generator.max_rounds=4", "time_probe_steps=1",
          "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweep.dir={sweep}"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip

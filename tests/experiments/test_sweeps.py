@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import REPO_ROOT
 
-TINY = ["debug=fast", "trainer.enable_progress_bar=false", "time_probe_seconds=0.05"]
+TINY = ["debug=fast", "trainer.enable_progress_bar=false", "time_probe_steps=1"]
 
 
 def sweep(folder: Path, *extra: str) -> subprocess.CompletedProcess:

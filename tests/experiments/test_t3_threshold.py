@@ -11,7 +11,7 @@ def test_threshold_sweep_writes_one_row_per_t_with_its_acceptance_and_mistake_io
     sweep = tmp_path / "sweep"
     result = subprocess.run(
         [sys.executable, "-m", "mge.cli.generate", "-m", "experiment=t3_threshold", f"seed_model={digits_seed_dir}",
-         "generator.threshold=0.99,1.0", "generator.batch_size=8", "time_probe_seconds=0.05",
+         "generator.threshold=0.99,1.0", "generator.batch_size=8", "time_probe_steps=1",
          f"hydra.sweep.dir={sweep}"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
