@@ -34,6 +34,7 @@ class GenerateSettings:
     data_root: str | None = None  # where the seed's dataset lives; None: where it was trained
     allow_pickle: bool = False  # accept a Lightning .ckpt as the seed (unpickling: only your own files)
     time_probe_seconds: float = 2.0  # training steps timed for the time reference (mge.runs.timing)
+    evaluate_test: bool = True  # score the kept members on the test set (off: time generation alone, as benchmarks do)
 
     def __post_init__(self) -> None:
         resolve_device(self.device)
@@ -57,7 +58,7 @@ class GenerateReport:
     rounds: list[dict[str, Any]]
     seed_discriminator_accuracy: float
     discriminator_accuracy_bound: float
-    evaluation: PoolEvaluation
+    evaluation: PoolEvaluation | None  # None when settings.evaluate_test is off
     time_reference: TrainingTimeReference | None
     seed_recorded_train_seconds: float | None
     device: str
@@ -95,7 +96,7 @@ class GenerateReport:
             "seed_discriminator_accuracy": self.seed_discriminator_accuracy,
             "discriminator_accuracy_bound": self.discriminator_accuracy_bound,
             "discriminator_examples_scored": s.examples_scored,
-            "test": self.evaluation.summary(),
+            "test": None if self.evaluation is None else self.evaluation.summary(),
             "generation_seconds": s.generation_seconds,
             "discriminator_seconds": s.discriminator_seconds,
             "seconds_per_kept_model": s.seconds_per_kept,
@@ -166,9 +167,11 @@ def generate_pool(
             )
         pool = writer.finish({"kept": state.kept, "passed": state.passed, "candidates": state.candidates})
 
-    evaluation = evaluate_pool(
-        pool, x_test, y_test, device=device, batch_size=disc.eval_batch_size, models_per_chunk=disc.models_per_chunk
-    )
+    evaluation = None
+    if settings.evaluate_test:
+        evaluation = evaluate_pool(
+            pool, x_test, y_test, device=device, batch_size=disc.eval_batch_size, models_per_chunk=disc.models_per_chunk
+        )
     epochs = seed.meta.get("epochs")
     reference = None
     if isinstance(epochs, int) and epochs >= 1:

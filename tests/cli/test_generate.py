@@ -190,3 +190,26 @@ def test_main_job_refuses_a_bad_generator_value_before_training(tmp_path):
     with pytest.raises(ConfigError, match=r"\(0, 1\]"):
         run_main(cfg)
     assert not (tmp_path / "m" / "seed.safetensors").exists()  # nothing was trained
+
+
+def test_generation_without_the_test_evaluation_keeps_the_same_pool(tmp_path, digits_seed_dir):
+    from mge.discriminator import DiscriminatorSettings
+    from mge.generator import GeneratorSettings
+    from mge.runs import GenerateSettings, generate_pool
+
+    def pool(name, evaluate_test):
+        settings = GenerateSettings(
+            generator=GeneratorSettings(n_models=6, batch_size=16, max_rounds=10),
+            discriminator=DiscriminatorSettings(),
+            pool_dir=tmp_path / name,
+            device="cpu",
+            time_probe_seconds=0.05,
+            evaluate_test=evaluate_test,
+        )
+        return generate_pool(settings, digits_seed_dir)
+
+    evaluated, skipped = pool("evaluated", True), pool("skipped", False)
+    assert skipped.evaluation is None and skipped.to_dict()["test"] is None
+    assert evaluated.to_dict()["test"]["accuracy"] is not None
+    assert skipped.pool_hash == evaluated.pool_hash and skipped.time_ratio_per_model is not None
+    assert "seed test accuracy" in summary_table(skipped.to_dict())
