@@ -183,6 +183,8 @@ def _measure(case_name: str, kwargs: dict[str, Any], device: str) -> dict[str, A
     """Run one case in this process and add its device, memory and load figures."""
     import torch
 
+    if THREADS is not None:
+        torch.set_num_threads(THREADS)
     case = Case(device)
     load_before = load_average()
     figures = CASES[case_name](case, **kwargs)
@@ -200,8 +202,10 @@ def _measure(case_name: str, kwargs: dict[str, Any], device: str) -> dict[str, A
     return figures
 
 
-def _child(case_name: str, kwargs: dict[str, Any], device: str, conn: Any) -> None:
+def _child(case_name: str, kwargs: dict[str, Any], device: str, threads: int | None, conn: Any) -> None:
     """Subprocess entry point: run one case and send back its figures."""
+    global THREADS
+    THREADS = threads
     try:
         conn.send(("ok", _measure(case_name, kwargs, device)))
     except BaseException:  # report any failure to the parent, which stops the run
@@ -212,6 +216,8 @@ def _child(case_name: str, kwargs: dict[str, Any], device: str, conn: Any) -> No
 
 # Run every case in a fresh spawned interpreter (the full run) or in this one (--quick).
 ISOLATE = True
+# torch.set_num_threads in every case (--threads); None: torch's default.
+THREADS: int | None = None
 
 
 def run_case(case_name: str, device: str, tag: str = "", **kwargs: Any) -> dict[str, Any]:
@@ -222,7 +228,7 @@ def run_case(case_name: str, device: str, tag: str = "", **kwargs: Any) -> dict[
     else:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child, args=(case_name, kwargs, device, child), name=f"bench-{case_name}")
+        proc = ctx.Process(target=_child, args=(case_name, kwargs, device, THREADS, child), name=f"bench-{case_name}")
         proc.start()
         child.close()
         try:
@@ -303,14 +309,14 @@ def write_synthetic_idx(root: Path, dataset: str, n_train: int, n_test: int) -> 
 
 
 def case_matmul(case: Case, *, size: int, gflop: float) -> dict[str, Any]:
-    """Best of 3 timings of a square fp32 matrix product: the arithmetic ceiling of this device."""
+    """Best of 5 timings of a square fp32 matrix product: the arithmetic ceiling of this device."""
     import torch
 
     a, b = (torch.randn(size, size, device=case.device) for _ in range(2))
     repeats = max(2, int(gflop * 1e9 / (2 * size**3)))
     a @ b
     timings = []
-    for _ in range(3):
+    for _ in range(5):
         _, seconds = case.timed(lambda: [a @ b for _ in range(repeats)])
         timings.append(2 * size**3 * repeats / seconds / 1e9)
     return {"size": size, "gflops": max(timings), "gflops_per_timing": timings}
@@ -628,7 +634,8 @@ def machine(device: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": THREADS or torch.get_num_threads(),  # what every case ran with
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "device": device,
         "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
         "cuda": torch.version.cuda if device == "cuda" else None,
@@ -836,14 +843,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="train each seed this many epochs and extrapolate to its recipe (default: the whole recipe)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads in every case (default: torch's own, the number of cores). On a machine shared with "
+        "other jobs, 1 avoids the stalls of idle-waiting intra-op threads whose partner was descheduled",
+    )
+    parser.add_argument(
+        "--omp-wait-policy",
+        choices=("passive", "active", "inherit"),
+        default="passive",
+        help="OMP_WAIT_POLICY of the cases' processes (default passive: idle intra-op threads sleep instead of "
+        "spinning; on a machine shared with other jobs, spinning made 2-thread LeNet-5 training steps 5-15x slower). "
+        "It changes how threads wait, not what they compute; inherit: leave the environment alone",
+    )
+    parser.add_argument(
         "--isolate",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="one fresh process per case (default: yes, except with --quick)",
     )
     args = parser.parse_args(argv)
-    global ISOLATE
+    global ISOLATE, THREADS
     ISOLATE = (not args.quick) if args.isolate is None else args.isolate
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    THREADS = args.threads
+    if args.omp_wait_policy != "inherit":  # read when a spawned case's OpenMP runtime starts
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy.upper()
 
     import torch
 
@@ -859,7 +885,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from dataclasses import replace
 
         plan = replace(plan, train_epochs=args.train_epochs)
-    out = args.out or RESULTS_DIR / f"{device}{'-quick' if args.quick else ''}.json"
+    suffix = ("-quick" if args.quick else "") + (f"-{THREADS}thread" if THREADS is not None else "")
+    out = args.out or RESULTS_DIR / f"{device}{suffix}.json"
     default_chunk = DiscriminatorSettings().decision_chunk
 
     start = time.perf_counter()
@@ -940,13 +967,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for r in runs:
                 r["member_sha256"] = len(r["member_sha256"])  # the identity check ran; keep the JSON small
 
+        matmul_middle = run_case("matmul", device, size=plan.matmul_size, gflop=plan.matmul_gflop, tag="middle")
         results["evaluate"] = {
             "lenet5": evaluation_rows("lenet5", list(plan.eval_ns), device, work, work / "mnist_pool", plan),
             "resnet18": evaluation_rows("resnet18", [plan.resnet_eval_n], device, work, None, plan),
         }
         matmul_after = run_case("matmul", device, size=plan.matmul_size, gflop=plan.matmul_gflop, tag="after")
 
-    peak_gflops = max(matmul_before["gflops"], matmul_after["gflops"])
+    peak_gflops = max(m["gflops"] for m in (matmul_before, matmul_middle, matmul_after))
     for rows in results["evaluate"].values():
         for row in rows:
             for method in ("batched", "loop"):
@@ -955,10 +983,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {
         "benchmark": "mge",
         "mode": "quick" if args.quick else "full",
-        "command": "python benchmarks/bench_mge.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/bench_mge.py"
+        + (" --quick" if args.quick else "")
+        + (f" --threads {THREADS}" if THREADS is not None else "")
+        + (f" --omp-wait-policy {args.omp_wait_policy}" if args.omp_wait_policy != "passive" else ""),
+        "threads_requested": THREADS,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(device),
-        "matmul_fp32": {"before": matmul_before, "after": matmul_after, "peak_gflops": peak_gflops},
+        "matmul_fp32": {
+            "before": matmul_before,
+            "before_evaluation": matmul_middle,
+            "after": matmul_after,
+            "peak_gflops": peak_gflops,
+        },
         "code": code_version(),
         "data": sources,
         "isolated_processes": ISOLATE,

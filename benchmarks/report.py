@@ -49,13 +49,15 @@ def header(report: dict[str, Any]) -> str:
     commit = (code.get("commit") or "unknown")[:7] + (" + uncommitted changes" if code.get("modified") else "")
     return (
         f"**Machine**: {m['cpu_model']}, {m['cpu_cores']} cores, {m['memory_gb']} GB; every figure measured on "
-        f"**{device}** (`--device {m['device']}`); torch {m['torch']} ({m['torch_threads']} threads), Python "
-        f"{m['python']}. fp32 matrix product ({mm['before']['size']}): {mm['before']['gflops']:.0f} GFLOP/s before, "
-        f"{mm['after']['gflops']:.0f} after the cases (peak {mm['peak_gflops']:.0f}). **Data**: {data}. "
+        f"**{device}** (`--device {m['device']}`); torch {m['torch']} ({m['torch_threads']} threads, "
+        f"OMP_WAIT_POLICY={m.get('omp_wait_policy') or 'unset'}), Python "
+        f"{m['python']}. fp32 matrix product ({mm['before']['size']}, best of 5): "
+        f"{mm['before']['gflops']:.0f} GFLOP/s at the start, {mm['before_evaluation']['gflops']:.0f} before the "
+        f"evaluation cases, {mm['after']['gflops']:.0f} at the end (peak {mm['peak_gflops']:.0f}). **Data**: {data}. "
         f"**Date** {report['date']}, commit `{commit}`, {report['mode']} run, **{report['wall_seconds'] / 60:.1f} "
         f"min**. **Load average** (1 min): {report['load_average']['before'][0]} before, "
         f"{report['load_average']['after'][0]} after; {min(loads):.2f}-{max(loads):.2f} at the starts and ends of the "
-        "cases (2 of it are the run's own threads)."
+        f"cases ({m['torch_threads']} of it the run's own threads)."
     )
 
 
