@@ -68,9 +68,9 @@ def round_reporter(cfg: DictConfig, n_models: int, loggers: list[Logger]) -> tup
 
 def log_pool(loggers: list[Logger], report: GenerateReport) -> None:
     """The pool's summary figures to the loggers."""
-    test = report.evaluation.summary()
+    test = None if report.evaluation is None else report.evaluation.summary()
     figures: dict[str, float] = {"pool/acceptance_rate": report.state.acceptance_rate}
-    if test["accuracy"] is not None and report.state.seconds_per_kept is not None:
+    if test is not None and test["accuracy"] is not None and report.state.seconds_per_kept is not None:
         figures |= {
             "pool/test_acc_mean": test["accuracy"]["mean"],
             "pool/mistake_iou_mean": test["mistake_iou"]["mean"],
@@ -91,6 +91,9 @@ def generate(cfg: DictConfig, seed_model: str | Path | None = None) -> GenerateR
     finally:
         bar.close()
     log_pool(loggers, report)
+    if report.evaluation is None:  # the command line always evaluates; GenerateSettings.evaluate_test=False skips it
+        close_stage(loggers, "generate", report.to_dict())
+        return report
     lineage = {r.id: r for r in report.pool.records}
     members = write_csv(
         [
@@ -109,7 +112,8 @@ def _or_na(value: Any) -> Any:
 
 def summary_table(metrics: dict[str, Any]) -> str:
     """The table ``mge`` and ``mge-generate`` print, from a generation's ``metrics.json``."""
-    test = metrics["test"]
+    no_test: dict[str, Any] = {"seed_accuracy": "n/a", "accuracy": None, "mistake_iou": None}
+    test: dict[str, Any] = metrics["test"] or {**no_test, "pairwise_disagreement": None}  # None: not evaluated
     acc, iou = test["accuracy"] or {}, test["mistake_iou"] or {}
     ratio = metrics["time_ratio_per_model"]
     rejected = metrics["rejected"]

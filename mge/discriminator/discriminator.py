@@ -33,6 +33,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -120,13 +121,26 @@ class DiscriminatorScores:
         return self.passed_distribution & ~self.accepted
 
 
+def sort_rows(x: Tensor) -> Tensor:
+    """``x.sort(dim=-1).values``, the same values; float32 on a CPU is sorted by NumPy.
+
+    NumPy's vectorised sort (x86-simd-sort) is 3-4x faster than ``torch.sort`` on the rows of a
+    LeNet-5 candidate batch (128 x 48,000 floats: 0.13 s against 0.48 s on one core), and sorting
+    those rows was a quarter of the discriminator's time. Sorted values do not depend on the
+    algorithm (only the order of -0.0 and 0.0 might, which no distance sees).
+    """
+    if x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad:
+        return torch.from_numpy(np.sort(x.numpy(), axis=-1))
+    return x.sort(dim=-1).values
+
+
 def wasserstein_1(candidates: Tensor, reference_sorted: Tensor) -> Tensor:
     """W1 between each row of ``candidates`` (B, n) and one reference sample (n,), sorted.
 
     For two empirical distributions of equal size, W1 is the mean absolute difference of their
     order statistics.
     """
-    return (candidates.sort(dim=-1).values - reference_sorted).abs().mean(dim=-1)
+    return (sort_rows(candidates) - reference_sorted).abs().mean(dim=-1)
 
 
 def min_correct(n: int, bound: float) -> int:

@@ -14,8 +14,16 @@ side by side on the channel axis, ``(n, M * C, H, W)``, model-major, so that
   still shared runs once, not M times;
 - feature maps are kept channels-last, where oneDNN's grouped convolution and max-pooling are
   several times faster on CPUs than in NCHW;
+- M linear layers are one batched matrix product whose ``(M, n, O)`` result is passed on as an
+  ``(n, M, O)`` view, and a Flatten writes its ``(M, n, C*H*W)`` vectors once, so the fully
+  connected layers copy nothing between them;
 - examples are fed in tiles small enough for the widest activation of a tile to stay in cache:
-  on a CPU these models are bound by memory traffic more than by arithmetic.
+  on a CPU these models are bound by memory traffic more than by arithmetic. A Sequential with a
+  Flatten runs its feature maps in such tiles and its fully connected layers on the whole batch
+  of ``VECTOR_TILE_EXAMPLES``, where the per-model matrix products are 2x faster;
+- the number of models per tile is a multiple of what keeps the first layer's matrix product
+  ``M * O`` columns a multiple of 8 (the last tile is padded with copies of its last model):
+  MKL's sgemm runs 2-3x slower otherwise.
 
 The wide network is made by swapping the leaf modules of a shallow copy of the model (its
 tensors are shared, not copied). It is only used when every leaf module is of a kind it knows,
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Literal, cast
@@ -50,6 +59,9 @@ from torch.func import functional_call, vmap
 TILE_BUDGET = 2**22
 # Fewest examples per tile before the number of models per tile is cut instead.
 MIN_TILE_EXAMPLES = 8
+# Examples per pass of the fully connected layers after a Flatten (see _Staged): a per-model
+# matrix product of 13 rows ran at 35 GFLOP/s on one core, of 104 rows at 80.
+VECTOR_TILE_EXAMPLES = 128
 # Shared-input convolutions with at most this many inputs per output (C * kh * kw) run as
 # unfold + one matrix product; oneDNN handles few input channels poorly.
 UNFOLD_MAX_WINDOW = 64
@@ -106,6 +118,10 @@ class _WideLayer(nn.Module):
             if t is not None and t.dim() == 4:  # conv kernels: once per chunk, not per tile
                 t = t.contiguous(memory_format=torch.channels_last)
             self.tensors[name] = t
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Per-chunk layouts a subclass computes once rather than per tile."""
 
     def weights(self, shared: bool) -> tuple[Tensor, Tensor | None]:
         """``(weight, bias)`` of one model (``shared``) or of all M side by side; every such layer has a weight."""
@@ -155,6 +171,8 @@ class _WideConv2d(_WideLayer):
 class _WideBatchNorm(_WideLayer):
     def forward(self, x: Tensor) -> Tensor:
         bn: nn.modules.batchnorm._BatchNorm = self.source[0]  # type: ignore[assignment]
+        if x.dim() == 3 and x.shape[1] == self.m and self.m > 1:  # (n, M, C) from a wide Linear
+            x = x.reshape(x.shape[0], -1)
         t = self.shared if self.is_shared(x, bn.num_features) and not self.stacked else self.tensors
         if t is self.tensors and x.shape[1] == bn.num_features and self.m > 1:
             x = x.repeat(1, self.m, *([1] * (x.dim() - 2)))
@@ -162,19 +180,57 @@ class _WideBatchNorm(_WideLayer):
 
 
 class _WideLinear(_WideLayer):
-    def forward(self, x: Tensor) -> Tensor:
+    """M linear layers as one batched matrix product; the output ``(n, M, O)`` is a view of ``(M, n, O)``.
+
+    Keeping the batched product's own layout (rather than copying it to ``(n, M * O)``) lets the
+    next wide Linear read its input ``(M, n, O)`` without a copy; elementwise layers in between do
+    not care about the layout.
+    """
+
+    def prepare(self) -> None:
         linear: nn.Linear = self.source[0]  # type: ignore[assignment]
         k, o, m = linear.in_features, linear.out_features, self.m
-        if x.dim() != 2:
-            raise RuntimeError(f"{self.prefix}: the wide path supports 2-D inputs only, got {tuple(x.shape)}.")
-        if self.is_shared(x, k):
-            return F.linear(x, *self.weights(shared=not self.stacked))  # (n, O) or (n, M*O)
-        n = x.shape[0]
-        xs = x.reshape(n, m, k).transpose(0, 1)  # (M, n, K)
-        w, b = self.weights(shared=False)
-        w = w.view(m, o, k).transpose(1, 2)  # (M, K, O)
-        out = torch.bmm(xs, w) if b is None else torch.baddbmm(b.view(m, 1, o), xs, w)  # (M, n, O)
-        return out.transpose(0, 1).reshape(n, m * o)
+        w, b = self.tensors["weight"], self.tensors["bias"]
+        self.wt = None if w is None else w.view(m, o, k).transpose(1, 2).contiguous()  # (M, K, O), once per chunk
+        self.bt = None if b is None else b.view(m, 1, o)
+
+    def forward(self, x: Tensor) -> Tensor:
+        linear: nn.Linear = self.source[0]  # type: ignore[assignment]
+        k, m = linear.in_features, self.m
+        if x.dim() == 3:  # (n, M, K) from a wide Flatten or Linear
+            if x.shape[1:] != (m, k):
+                raise RuntimeError(f"{self.prefix}: got {tuple(x.shape)}, expected (n, {m}, {k}).")
+            if not self.stacked:  # the same weights in every model
+                return F.linear(x, *self.weights(shared=True))
+            xs = x.transpose(0, 1)  # (M, n, K)
+        elif x.dim() == 2:
+            if self.is_shared(x, k):
+                if not self.stacked:
+                    return F.linear(x, *self.weights(shared=True))  # (n, O): still shared
+                xs = x.expand(m, *x.shape)
+            else:
+                xs = x.reshape(x.shape[0], m, k).transpose(0, 1)
+        else:
+            raise RuntimeError(f"{self.prefix}: the wide path supports 2-D and 3-D inputs only, got {tuple(x.shape)}.")
+        if self.wt is None:
+            raise _Unsupported(f"{self.prefix}: no weight")
+        out = torch.bmm(xs, self.wt) if self.bt is None else torch.baddbmm(self.bt, xs, self.wt)  # (M, n, O)
+        return out.transpose(0, 1)
+
+
+class _WideFlatten(nn.Module):
+    """``flatten(x, 1)`` of M models' maps ``(n, M * C, H, W)``, as ``(n, M, C * H * W)`` (a view of ``(M, n, K)``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.m = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or self.m == 1 or x.shape[1] % self.m:
+            return torch.flatten(x, 1)
+        n, mc, h, w = x.shape
+        buf = x.reshape(n, self.m, mc // self.m, h, w).permute(1, 0, 2, 3, 4).contiguous()  # (M, n, C, H, W)
+        return buf.view(self.m, n, -1).transpose(0, 1)
 
 
 def _wide_layer(module: nn.Module, prefix: str) -> _WideLayer | None:
@@ -218,6 +274,63 @@ def _pool_before_activation(seq: nn.Sequential) -> None:
         seq[i] = module
 
 
+class _Staged(nn.Module):
+    """A Sequential cut after its Flatten: the feature maps run on sub-tiles, the vectors on the whole tile.
+
+    Feature maps are wide and must be cut into small tiles to stay in cache; the fully connected
+    layers after the Flatten hold little data per example, and a per-model matrix product of a
+    dozen rows runs at half the speed of one of a hundred.
+    """
+
+    def __init__(self, seq: nn.Sequential, cut: int) -> None:
+        super().__init__()
+        self.maps = nn.Sequential(*list(seq)[: cut + 1])
+        self.vectors = nn.Sequential(*list(seq)[cut + 1 :])
+        self.sub = 0  # examples per sub-tile of the maps; 0: all at once
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        if not self.sub or n <= self.sub:
+            return self.vectors(self.maps(x))
+        parts = [self.maps(x[i : i + self.sub]) for i in range(0, n, self.sub)]
+        if all(p.dim() == 3 for p in parts):  # (s, M, K) views of (M, s, K): join as (M, n, K)
+            return self.vectors(torch.cat([p.transpose(0, 1) for p in parts], dim=1).transpose(0, 1))
+        return self.vectors(torch.cat(parts))
+
+
+def _stage(net: nn.Module) -> tuple[nn.Module, list[_Staged]]:
+    """Replace every Sequential with a wide Flatten followed by a wide Linear by a :class:`_Staged`."""
+    staged = []
+    for name, module in list(net.named_modules()):
+        if not isinstance(module, nn.Sequential):
+            continue
+        items = list(module)
+        cuts = [i for i, m in enumerate(items) if isinstance(m, _WideFlatten)]
+        if len(cuts) != 1 or not any(isinstance(m, _WideLinear) for m in items[cuts[0] + 1 :]):
+            continue
+        wrapper = _Staged(module, cuts[0])
+        staged.append(wrapper)
+        if not name:
+            net = wrapper
+            continue
+        parent_name, _, attr = name.rpartition(".")
+        setattr(net.get_submodule(parent_name) if parent_name else net, attr, wrapper)
+    return net, staged
+
+
+def _model_alignment(first: _WideLayer) -> int:
+    """Models per tile should be a multiple of this: the shared-input matrix product of a first
+    convolution with O output channels has M * O columns, and MKL's sgemm runs 2-3x slower when that
+    is not a multiple of 8 (LeNet-5, O = 6, on one core: 18-20 GFLOP/s for odd M, 46-65 for M = 8k)."""
+    if not isinstance(first, _WideConv2d):
+        return 1
+    conv: nn.Conv2d = first.source[0]  # type: ignore[assignment]
+    kh, kw = conv.kernel_size
+    if conv.groups != 1 or conv.in_channels * kh * kw > UNFOLD_MAX_WINDOW or conv.dilation != (1, 1):
+        return 1
+    return 8 // math.gcd(8, conv.out_channels)
+
+
 class _WideModel:
     """``model`` rebuilt to run M parameter sets side by side (see the module docstring)."""
 
@@ -225,12 +338,20 @@ class _WideModel:
         tensors = [*model.parameters(), *model.buffers()]
         self.net = copy.deepcopy(model, memo={id(t): t for t in tensors})  # structure, tensors shared
         self.layers: list[_WideLayer] = []
+        self.flattens: list[_WideFlatten] = []
         for name, module in list(self.net.named_modules()):
             if list(module.children()):  # a container: its own forward is checked numerically
                 if list(module.parameters(recurse=False)) or list(module.buffers(recurse=False)):
                     raise _Unsupported(f"{name or 'the model'} holds tensors outside its layers")
                 continue
             wide = _wide_layer(module, f"{name}.")
+            if wide is None and isinstance(module, nn.Flatten) and _per_channel(module):
+                flat = _WideFlatten()
+                parent_name, _, attr = name.rpartition(".")
+                parent = self.net.get_submodule(parent_name) if parent_name else self.net
+                setattr(parent, attr, flat)
+                self.flattens.append(flat)
+                continue
             if wide is None:
                 if not _per_channel(module):
                     raise _Unsupported(f"{name} ({type(module).__name__}) has no wide form")
@@ -249,22 +370,38 @@ class _WideModel:
             module._parameters = dict.fromkeys(module._parameters)
             module._buffers = dict.fromkeys(module._buffers)
         self.names = {f"{layer.prefix}{n}" for layer in self.layers for n in _TENSOR_NAMES}
+        self.net, self.staged = _stage(self.net)
+        self.align = _model_alignment(self.layers[0])
 
-    def run(self, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], x: Tensor, output: Output) -> Tensor:
-        """Logits or features ``(M, n, d)`` of the ``M`` stacked parameter sets.
-
-        ``x`` is the shared input ``(n, C, ...)`` or one input per model, side by side on the
-        channel axis ``(n, M * C, ...)``: the first layer then runs as a grouped layer like any other.
-        """
+    def load(self, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor]) -> None:
+        """Point every wide layer at the ``M`` stacked parameter sets (once per chunk of models, not per tile)."""
         m = stacked_size(params)
         if not set(params) <= self.names:
             raise _Unsupported(f"stacked tensors outside the wide layers: {sorted(set(params) - self.names)}")
         for layer in self.layers:
             layer.load(params, fixed, m)
+        for flat in self.flattens:
+            flat.m = m
+        self.m = m
+
+    def run(self, params: Mapping[str, Tensor], fixed: Mapping[str, Tensor], x: Tensor, output: Output) -> Tensor:
+        """Logits or features ``(M, n, d)`` of the ``M`` stacked parameter sets (:meth:`load`, then :meth:`forward`)."""
+        self.load(params, fixed)
+        return self.forward(x, output)
+
+    def forward(self, x: Tensor, output: Output) -> Tensor:
+        """Logits or features ``(M, n, d)`` of the loaded parameter sets.
+
+        ``x`` is the shared input ``(n, C, ...)`` or one input per model, side by side on the
+        channel axis ``(n, M * C, ...)``: the first layer then runs as a grouped layer like any other.
+        """
+        m = self.m
         if x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         forward = self.net if output == "logits" else getattr(self.net, "forward_features")  # noqa: B009
         out = forward(x)
+        if out.dim() == 3 and out.shape[1] == m:  # (n, M, d): a wide Linear's output
+            return out.transpose(0, 1)
         if out.dim() != 2:
             raise RuntimeError(f"expected (n, {output}) from the wide network, got {tuple(out.shape)}")
         n = out.shape[0]
@@ -440,17 +577,27 @@ def _run_tiles(
             models_per_chunk, n_models, max(1, TILE_BUDGET // (floats_per_example * MIN_TILE_EXAMPLES))
         )
         models_per_tile = -(-n_models // -(-n_models // models_per_tile))  # equal chunks, not 55 + 9
+        align = 1 if per_member else wide.align
+        models_per_tile = -(-models_per_tile // align) * align
         for start in range(0, n_models, models_per_tile):
             chunk = {name: t[start : start + models_per_tile] for name, t in params.items()}
             m = stacked_size(chunk)
-            tile = max(MIN_TILE_EXAMPLES, min(batch_size, TILE_BUDGET // (floats_per_example * m)))
+            pad = -m % align
+            if pad:  # copies of the last model, whose outputs are dropped
+                chunk = {name: torch.cat([t, t[-1:].expand(pad, *t.shape[1:])]) for name, t in chunk.items()}
+            tile = max(MIN_TILE_EXAMPLES, min(batch_size, TILE_BUDGET // (floats_per_example * (m + pad))))
+            wide.load(chunk, fixed)
+            if wide.staged:
+                for st in wide.staged:
+                    st.sub = tile
+                tile = max(tile, min(batch_size, VECTOR_TILE_EXAMPLES))
             for first in range(0, n_examples, tile):
                 if per_member:
                     xm = inputs[start : start + m, first : first + tile]  # (m, t, C, ...)
                     x = xm.transpose(0, 1).reshape(xm.shape[1], m * xm.shape[2], *xm.shape[3:])
                 else:
                     x = inputs[first : first + tile]
-                sink.put(start, first, finish(wide.run(chunk, fixed, x, output)))
+                sink.put(start, first, finish(wide.forward(x, output)[:m]))
     return sink.result()
 
 

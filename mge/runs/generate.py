@@ -35,6 +35,7 @@ class GenerateSettings:
     data_root: str | None = None  # where the seed's dataset lives; None: where it was trained
     allow_pickle: bool = False  # accept a Lightning .ckpt as the seed (unpickling: only your own files)
     time_probe_steps: int = 3  # training steps timed after each round for the time reference (mge.runs.timing)
+    evaluate_test: bool = True  # score the members on the test and discriminator splits (off: time generation alone)
 
     def __post_init__(self) -> None:
         resolve_device(self.device)
@@ -59,8 +60,8 @@ class GenerateReport:
     rounds: list[dict[str, Any]]
     seed_discriminator_accuracy: float
     discriminator_accuracy_bound: float | None  # None: no performance test
-    evaluation: PoolEvaluation  # on the test set: what is reported
-    selection_evaluation: PoolEvaluation  # on the discriminator split: what a search may optimise
+    evaluation: PoolEvaluation | None  # on the test set: what is reported; None when settings.evaluate_test is off
+    selection_evaluation: PoolEvaluation | None  # on the discriminator split: what a search may optimise
     time_reference: TrainingTimeReference | None
     seed_recorded_train_seconds: float | None
     device: str
@@ -100,8 +101,8 @@ class GenerateReport:
             "seed_discriminator_accuracy": self.seed_discriminator_accuracy,
             "discriminator_accuracy_bound": self.discriminator_accuracy_bound,
             "discriminator_examples_scored": s.examples_scored,
-            "test": self.evaluation.summary(),
-            "discriminator_split": self.selection_evaluation.summary(),
+            "test": None if self.evaluation is None else self.evaluation.summary(),
+            "discriminator_split": None if self.selection_evaluation is None else self.selection_evaluation.summary(),
             "generation_seconds": s.generation_seconds,
             "discriminator_seconds": s.discriminator_seconds,
             "seconds_per_kept_model": s.seconds_per_kept,
@@ -188,7 +189,9 @@ def generate_pool(
             pool, x, y, device=device, batch_size=disc.eval_batch_size, models_per_chunk=disc.models_per_chunk
         )
 
-    evaluation, selection_evaluation = evaluate(x_test, y_test), evaluate(x_disc, y_disc)
+    evaluation = selection_evaluation = None
+    if settings.evaluate_test:
+        evaluation, selection_evaluation = evaluate(x_test, y_test), evaluate(x_disc, y_disc)
     reference = None if timer is None else timer.reference(int(epochs))  # type: ignore[arg-type]
     return GenerateReport(
         dataset=seed.meta.get("dataset"),

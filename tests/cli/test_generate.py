@@ -197,3 +197,26 @@ def test_every_test_of_the_discriminator_can_be_switched_off_and_the_pool_record
     assert len(report.pool) == 4
     assert all(r.scores["distribution_distance"] is None for r in report.pool.records)
     assert report.to_dict()["rejected"]["distribution"] == 0
+
+
+def test_generation_without_the_test_evaluation_keeps_the_same_pool(tmp_path, digits_seed_dir):
+    from mge.discriminator import DiscriminatorSettings
+    from mge.generator import GeneratorSettings
+    from mge.runs import GenerateSettings, generate_pool
+
+    def pool(name, evaluate_test):
+        settings = GenerateSettings(
+            generator=GeneratorSettings(n_models=6, batch_size=16, max_rounds=10),
+            discriminator=DiscriminatorSettings(),
+            pool_dir=tmp_path / name,
+            device="cpu",
+            time_probe_steps=1,
+            evaluate_test=evaluate_test,
+        )
+        return generate_pool(settings, digits_seed_dir)
+
+    evaluated, skipped = pool("evaluated", True), pool("skipped", False)
+    assert skipped.evaluation is None and skipped.to_dict()["test"] is None
+    assert evaluated.to_dict()["test"]["accuracy"] is not None
+    assert skipped.pool_hash == evaluated.pool_hash and skipped.time_ratio_per_model is not None
+    assert "seed test accuracy" in summary_table(skipped.to_dict())

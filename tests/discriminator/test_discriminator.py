@@ -96,6 +96,18 @@ def test_wasserstein_of_equal_samples_is_the_mean_gap_of_order_statistics():
     assert wasserstein_1(cands, ref).tolist() == pytest.approx([0.0, 1.0])
 
 
+def test_rows_sorted_by_numpy_hold_torchs_sorted_values():
+    from mge.discriminator.discriminator import sort_rows
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3001, generator=g).mul(0.05)
+    x[:, :40] = 0.0
+    x[:, 40:80] = -0.0
+    x[:, 80:120] = x[:, 120:160]  # ties
+    assert torch.equal(sort_rows(x), x.sort(dim=-1).values)
+    assert torch.equal(sort_rows(x.double()), x.double().sort(dim=-1).values)  # torch's own sort
+
+
 @pytest.mark.parametrize("bound", ["tolerance", "binomial"])
 @pytest.mark.parametrize("chunk", [1, 7, 64])
 def test_early_stopping_gives_the_verdicts_of_scoring_every_example(setup, chunk, bound):

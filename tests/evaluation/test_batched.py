@@ -145,3 +145,59 @@ def test_an_unsupported_layer_falls_back_to_vmap_with_a_logged_reason_and_the_sa
         torch.testing.assert_close(
             batched_features(model, params, x), one_by_one(model, params, "forward_features", x), rtol=1e-4, atol=1e-5
         )
+
+
+@pytest.mark.parametrize("budget", [2**14, 2**17])  # 1 model per tile; 2-3 models side by side
+def test_feature_maps_in_sub_tiles_and_vectors_in_whole_tiles_give_the_loops_predictions(monkeypatch, budget):
+    import mge.evaluation.batched as batched
+
+    # a tiny budget: LeNet-5's maps run 8-9 examples at a time, its fully connected layers on all 37
+    monkeypatch.setattr(batched, "TILE_BUDGET", budget)
+    batched._CACHE.clear()
+    model, params, _ = members("lenet5", n=5, seed=2)
+    x = torch.randn(37, 1, 28, 28)
+    assert torch.equal(predict_batched(model, params, x, batch_size=100), predict_one_by_one(model, params, x))
+    ((wide, _, _),) = batched._CACHE[model].values()
+    assert wide is not None and len(wide.staged) == 1 and 8 <= wide.staged[0].sub < 37  # the maps were cut
+    assert wide.align == 4  # 6 output channels of conv1: 4 models side by side make 24 columns
+    with torch.no_grad():
+        features = batched_features(model, params, x, batch_size=100)
+    torch.testing.assert_close(features, one_by_one(model, params, "forward_features", x), rtol=1e-4, atol=1e-4)
+    batched._CACHE.clear()
+
+
+class VectorNet(nn.Module):
+    """Linear layers around a BatchNorm1d, one of them left out of the stacked tensors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 6 * 6, 12), nn.BatchNorm1d(12), nn.ReLU(),
+            nn.Linear(12, 7), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Linear(7, 4)
+        self.feature_dim = 7
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+
+def test_linear_layers_around_a_batchnorm_and_a_shared_linear_stay_on_the_wide_path():
+    torch.manual_seed(0)
+    model = VectorNet().eval()
+    model.features[4].running_var.uniform_(0.5, 1.5)
+    shared = "features.6."  # not generated: every member keeps the model's own tensors
+    params = {
+        k: v.unsqueeze(0) + 0.05 * torch.randn(4, *v.shape)
+        for k, v in model.named_parameters()
+        if not k.startswith(shared)
+    }
+    x = torch.randn(11, 1, 8, 8)
+    assert wide_path_failure(model, params, x) is None
+    assert torch.equal(predict_batched(model, params, x, batch_size=5), predict_one_by_one(model, params, x))
+    with torch.no_grad():
+        logits = batched_logits(model, params, x, batch_size=5, models_per_chunk=3)
+    torch.testing.assert_close(logits, one_by_one(model, params, "forward", x), rtol=1e-4, atol=1e-4)
