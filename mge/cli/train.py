@@ -6,6 +6,7 @@ Writes into the run folder: ``checkpoints/`` (Lightning, for resuming), ``seed.s
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import hydra
@@ -19,14 +20,16 @@ from mge.cli.config import (
     ConfigError,
     build_callbacks,
     build_loggers,
-    config_hash,
     job,
     settings_from_config,
     to_plain,
     write_metrics,
 )
+from mge.cli.reuse import reused_metrics, stage_hash
 from mge.models import list_models
 from mge.runs import OptimSettings, TrainReport, TrainSettings, train_seed
+
+log = logging.getLogger("mge")
 
 
 def train_settings(cfg: DictConfig) -> TrainSettings:
@@ -44,7 +47,7 @@ def train_settings(cfg: DictConfig) -> TrainSettings:
         seed=cfg.seed,
         output_dir=Path(cfg.paths.output_dir),
         ckpt_path=None if ckpt_path is None else Path(ckpt_path),
-        config_hash=config_hash(cfg),
+        config_hash=stage_hash(cfg),
     )
 
 
@@ -58,8 +61,17 @@ def build_trainer(cfg: DictConfig, loggers: list) -> L.Trainer:
 
 
 def train(cfg: DictConfig) -> TrainReport:
-    """Validate ``cfg``, build the trainer and loggers, and run :func:`mge.runs.train_seed`."""
+    """Validate ``cfg``, build the trainer and loggers, and run :func:`mge.runs.train_seed`.
+
+    With ``reuse=true``, a run folder that holds the finished training of this config is not trained
+    again: its recorded report is returned (``mge-train -m seed=1,2,3 reuse=true`` with fixed folders
+    only trains the seeds that are missing).
+    """
     settings = train_settings(cfg)
+    done = reused_metrics(cfg)
+    if done is not None:
+        log.info("reusing the finished run in %s (same config_hash %s)", cfg.paths.output_dir, settings.config_hash)
+        return TrainReport.from_dict(done)
     loggers = build_loggers(cfg)
     trainer = build_trainer(cfg, loggers)
     for logger in loggers:

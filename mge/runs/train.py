@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ class OptimSettings:
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9  # SGD only
-    scheduler: str = "cosine"  # cosine | none
+    scheduler: str = "cosine"  # cosine | cosine_restarts | none
+    cycle_epochs: int | None = None  # epochs per warm-restart cycle (cosine_restarts only)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,15 @@ class TrainReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "seed_path": str(self.seed_path)}
+
+    @classmethod
+    def from_dict(cls, metrics: Mapping[str, Any]) -> TrainReport:
+        """The report a finished run wrote as ``metrics.json`` (:meth:`to_dict`)."""
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in metrics]
+        if missing:
+            raise CheckpointError(f"metrics.json of a training lacks {missing}: it was not written by mge-train.")
+        return cls(**{**{n: metrics[n] for n in names}, "seed_path": Path(metrics["seed_path"])})
 
 
 def check_resume_checkpoint(path: Path) -> None:
