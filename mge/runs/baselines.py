@@ -236,7 +236,7 @@ def _noise_loop(
     writer: PoolWriter,
     cost: _NoiseCost,
     seed_params: Mapping[str, Tensor],
-    chunks: Iterator[NoiseTargets],
+    chunks: Iterator[tuple[NoiseTargets, float | None]],
     gate: Gate | None,
     *,
     seed: int,
@@ -245,7 +245,9 @@ def _noise_loop(
 ) -> None:
     """Fill the pool chunk by chunk, checkpointing after each with ``cost`` (the run state a resume starts from).
 
-    Chunks before ``cost.chunks_done`` were finished before a resume and are skipped.
+    Chunks before ``cost.chunks_done`` were finished before a resume and are skipped. A chunk's
+    distance, when given, is recorded as its members' ``target_distance`` (a curve's configured
+    distance exactly, not as recomputed from the norms).
     """
     disc_seconds = [0.0]  # of the current chunk
 
@@ -258,7 +260,7 @@ def _noise_loop(
 
         return timed_gate
 
-    for i, targets in enumerate(chunks):
+    for i, (targets, distance) in enumerate(chunks):
         if i < cost.chunks_done:
             continue
         disc_seconds[0] = 0.0
@@ -288,7 +290,7 @@ def _noise_loop(
                     scores={
                         "slot": m.slot,
                         "attempt": m.attempt,
-                        "target_distance": m.target_distance,
+                        "target_distance": m.target_distance if distance is None else distance,
                         "achieved_distance": m.achieved_distance,
                         "candidates": m.candidates,
                     },
@@ -403,11 +405,11 @@ def _noise_pool(settings: BaselineSettings, noise: NoiseSettings) -> BaselineRep
         cost = _NoiseCost(**(writer.state or {}))
         gate = None if disc is None else _gate(seed, targets, disc, settings.data_root, device, cost.rejected)
 
-        def chunks() -> Iterator[NoiseTargets]:
+        def chunks() -> Iterator[tuple[NoiseTargets, None]]:
             offset = 0
             for records, params in reference.chunks():
                 reference_params = {k: v.to(device) for k, v in params.items()}
-                yield NoiseTargets.matching(seed_params, reference_params, first_slot=offset)
+                yield NoiseTargets.matching(seed_params, reference_params, first_slot=offset), None
                 offset += len(records)
 
         _noise_loop(
@@ -461,7 +463,8 @@ def _noise_curve_pool(settings: BaselineSettings, curve: NoiseCurveSettings) -> 
             gate = _gate(seed, targets, curve.discriminator, settings.data_root, device, cost.rejected)
         m = curve.members_per_distance
         chunks = (
-            NoiseTargets.at_distances(seed_params, [d] * m, first_slot=j * m) for j, d in enumerate(curve.distances)
+            (NoiseTargets.at_distances(seed_params, [d] * m, first_slot=j * m), float(d))
+            for j, d in enumerate(curve.distances)
         )
         _noise_loop(
             writer,

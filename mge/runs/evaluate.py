@@ -163,8 +163,8 @@ class EvalReport:
     def member_rows(self) -> list[dict[str, Any]]:
         """One row per member of every pool: label, kind, its curve distance, id and test figures."""
         return [
-            {"label": g.label, "kind": g.kind, "distance": g.distance, **row}
-            for groups in self.pools.values()
+            {"label": label, "kind": g.kind, "distance": g.distance, **row}
+            for label, groups in self.pools.items()
             for g in groups
             for row in g.evaluation.rows()
         ]
