@@ -3,13 +3,21 @@
 The command-line entry points (``mge/cli``), the benchmarks and the experiments all call these.
 """
 
+from mge.runs.baselines import BaselineReport, BaselineSettings, make_baseline
 from mge.runs.device import resolve_device
+from mge.runs.evaluate import EvalOptions, EvalReport, EvalSettings, evaluate_pools
 from mge.runs.generate import GenerateReport, GenerateSettings, generate_pool, seed_datamodule
 from mge.runs.pools import comparison_datamodule, load_pools, pool_data
+from mge.runs.reuse import finished_run
 from mge.runs.timing import TrainingTimeReference, probe_training_time
 from mge.runs.train import OptimSettings, TrainReport, TrainSettings, train_seed
 
 __all__ = [
+    "BaselineReport",
+    "BaselineSettings",
+    "EvalOptions",
+    "EvalReport",
+    "EvalSettings",
     "GenerateReport",
     "GenerateSettings",
     "OptimSettings",
@@ -17,8 +25,11 @@ __all__ = [
     "TrainSettings",
     "TrainingTimeReference",
     "comparison_datamodule",
+    "evaluate_pools",
+    "finished_run",
     "generate_pool",
     "load_pools",
+    "make_baseline",
     "pool_data",
     "probe_training_time",
     "resolve_device",
