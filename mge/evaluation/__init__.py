@@ -15,6 +15,8 @@ from mge.evaluation.ensemble import (
     EnsembleCurve,
     EnsembleMetrics,
     ensemble_metrics,
+    majority_vote,
+    majority_vote_of_logits,
     pool_size_grid,
 )
 from mge.evaluation.metrics import (
@@ -37,6 +39,8 @@ __all__ = [
     "disagreement_with_rest",
     "ensemble_metrics",
     "expected_calibration_error",
+    "majority_vote",
+    "majority_vote_of_logits",
     "mistake_iou",
     "novelty",
     "pairwise_disagreement",

@@ -17,7 +17,10 @@ orderings. Feed :class:`EnsembleAccumulator` the logits of consecutive chunks of
 
 Ties, deterministically: the soft vote takes the lowest class index among classes of equal summed
 probability (``argmax``); the majority vote takes, among the classes with the most votes, the one of
-highest summed probability, then the lowest class index.
+highest summed probability, then the lowest class index. :func:`majority_vote` is mge's one
+definition of a pool's majority vote: every table and every defence that votes uses it (through
+:func:`majority_vote_of_logits` where the members' logits are at hand), so that a "majority vote"
+accuracy means the same thing wherever it is reported.
 """
 
 from __future__ import annotations
@@ -57,10 +60,35 @@ def _soft_vote(prob_sum: Tensor) -> Tensor:
     return prob_sum.argmax(dim=-1)
 
 
-def _majority_vote(votes: Tensor, prob_sum: Tensor) -> Tensor:
-    """Class with the most votes; a tie goes to the tied class of highest summed probability, then the lowest index."""
+def majority_vote(votes: Tensor, prob_sum: Tensor) -> Tensor:
+    """The pool's majority vote ``(...,)`` from per-class vote counts and summed probabilities ``(..., C)``.
+
+    The class with the most votes; a tie goes to the tied class of highest summed probability
+    (the members' confidence decides, as a soft vote would), then to the lowest class index. A tie
+    is not counted as a mistake: the vote is a classifier and always answers.
+
+    Args:
+        votes: number of members predicting each class.
+        prob_sum: the members' softmax probabilities, summed.
+    """
     tied = votes == votes.amax(dim=-1, keepdim=True)
     return prob_sum.masked_fill(~tied, -math.inf).argmax(dim=-1)
+
+
+def majority_vote_of_logits(logits: Tensor) -> Tensor:
+    """:func:`majority_vote` of members' logits ``(B, N, C)``: the class the pool votes for on each example ``(N,)``.
+
+    Example:
+        >>> logits = torch.tensor([[[0.0, 1.0]], [[0.0, 3.0]], [[2.0, 0.0]]])  # 3 members, 1 example
+        >>> majority_vote_of_logits(logits)
+        tensor([1])
+    """
+    if logits.dim() != 3:
+        raise ValueError(f"logits must be (members, examples, classes), got shape {tuple(logits.shape)}.")
+    c = logits.shape[-1]
+    votes = torch.nn.functional.one_hot(logits.argmax(dim=-1), c).sum(dim=0)  # (N, C)
+    prob_sum = logits.double().log_softmax(dim=-1).exp().sum(dim=0)  # (N, C), as EnsembleAccumulator sums them
+    return majority_vote(votes, prob_sum)
 
 
 @dataclass(frozen=True)
@@ -226,7 +254,7 @@ class EnsembleAccumulator:
         return EnsembleMetrics(
             members=self.num_members,
             soft_vote_accuracy=(_soft_vote(self._prob_sum) == self.labels).double().mean().item(),
-            majority_vote_accuracy=(_majority_vote(self._votes, self._prob_sum) == self.labels).double().mean().item(),
+            majority_vote_accuracy=(majority_vote(self._votes, self._prob_sum) == self.labels).double().mean().item(),
             soft_vote_nll=nll.item(),
             soft_vote_ece=expected_calibration_error(mean_probs, self.labels, num_bins=ECE_BINS),
         )
@@ -243,7 +271,7 @@ class EnsembleAccumulator:
             sizes=list(self.sizes),
             order=self._rank.argsort(dim=1).cpu(),
             soft_vote_accuracy=(_soft_vote(prob_sum) == self.labels).double().mean(dim=-1).cpu(),
-            majority_vote_accuracy=(_majority_vote(votes, prob_sum) == self.labels).double().mean(dim=-1).cpu(),
+            majority_vote_accuracy=(majority_vote(votes, prob_sum) == self.labels).double().mean(dim=-1).cpu(),
         )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from mge.evaluation.batched import accuracy, predict_batched
+from mge.evaluation.batched import accuracy, batched_logits
 from mge.evaluation.metrics import novelty, pairwise_disagreement, relative_l2, summary
-from mge.pool import Pool
+from mge.pool import MemberRecord, Pool
+
+# Called with each chunk's members and their logits (k, N, classes), in pool order.
+LogitsCallback = Callable[[Sequence[MemberRecord], Tensor], None]
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,15 @@ def evaluate_pool(
     device: torch.device | str = "cpu",
     batch_size: int = 1000,
     models_per_chunk: int = 64,
+    on_logits: LogitsCallback | None = None,
 ) -> PoolEvaluation:
     """Accuracy, mistake IoU with the seed, disagreement and distance of every member on ``inputs``.
 
     The seed is the pool's first base. Members are run as one wide network per shard, each on its
     own base's tensors where it carries fewer than all. An empty pool (a budget that accepted
-    nothing) still gets the seed's accuracy.
+    nothing) still gets the seed's accuracy. ``on_logits`` sees every shard's logits before they
+    are reduced to predictions (the ensemble metrics of ``mge-eval`` are computed from them), so
+    a pool is run once for both.
     """
     x, y = inputs.to(device), labels.to(device)
     models = {name: base.build().to(device) for name, base in pool.bases.items()}
@@ -71,19 +78,24 @@ def evaluate_pool(
     # distance over the parameters the members carry (not BatchNorm statistics of full members)
     parameter_names = {name for name, _ in models[next(iter(models))].named_parameters()} & set(pool.targets)
 
-    def predict(base: str, params: dict[str, Tensor]) -> Tensor:
-        return predict_batched(models[base], params, x, batch_size=batch_size, models_per_chunk=models_per_chunk)
+    def logits_of(base: str, params: dict[str, Tensor]) -> Tensor:
+        return batched_logits(models[base], params, x, batch_size=batch_size, models_per_chunk=models_per_chunk)
 
     first = next(iter(pool.bases))
-    seed_preds = predict(first, {k: v.unsqueeze(0) for k, v in seed_params.items()})[0]
+    seed_preds = logits_of(first, {k: v.unsqueeze(0) for k, v in seed_params.items()})[0].argmax(dim=-1)
     preds, distances = [seed_preds.new_empty(0, len(y))], [torch.empty(0, dtype=torch.float64, device=device)]
     for records, params in pool.chunks():
         params = {k: v.to(device) for k, v in params.items()}
-        rows = torch.empty(len(records), len(y), dtype=torch.long, device=device)
+        parts = []  # (positions in the shard, their logits (k_base, N, classes)) per base
         for base in sorted({r.base for r in records}):
             index = torch.tensor([i for i, r in enumerate(records) if r.base == base], device=device)
-            rows[index] = predict(base, {k: v[index] for k, v in params.items()})
-        preds.append(rows)
+            parts.append((index, logits_of(base, {k: v[index] for k, v in params.items()})))
+        logits = parts[0][1].new_empty(len(records), *parts[0][1].shape[1:])  # (k, N, classes)
+        for index, part in parts:
+            logits[index] = part
+        if on_logits is not None:
+            on_logits(records, logits)
+        preds.append(logits.argmax(dim=-1))
         distances.append(relative_l2({k: params[k] for k in parameter_names}, seed_params))
     all_preds = torch.cat(preds)
     return PoolEvaluation(

@@ -3,13 +3,20 @@
 The command-line entry points (``mge/cli``), the benchmarks and the experiments all call these.
 """
 
+from mge.runs.baselines import BaselineReport, BaselineSettings, make_baseline
 from mge.runs.device import resolve_device
+from mge.runs.evaluate import EvalOptions, EvalReport, EvalSettings, evaluate_pools
 from mge.runs.generate import GenerateReport, GenerateSettings, generate_pool, seed_datamodule
 from mge.runs.pools import comparison_datamodule, load_pools, pool_data
 from mge.runs.timing import TrainingStepTimer, TrainingTimeReference
 from mge.runs.train import OptimSettings, TrainReport, TrainSettings, train_seed
 
 __all__ = [
+    "BaselineReport",
+    "BaselineSettings",
+    "EvalOptions",
+    "EvalReport",
+    "EvalSettings",
     "GenerateReport",
     "GenerateSettings",
     "OptimSettings",
@@ -18,8 +25,10 @@ __all__ = [
     "TrainingStepTimer",
     "TrainingTimeReference",
     "comparison_datamodule",
+    "evaluate_pools",
     "generate_pool",
     "load_pools",
+    "make_baseline",
     "pool_data",
     "resolve_device",
     "seed_datamodule",

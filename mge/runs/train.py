@@ -28,7 +28,8 @@ class OptimSettings:
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9  # SGD only
-    scheduler: str = "cosine"  # cosine | none
+    scheduler: str = "cosine"  # cosine | cosine_restarts | none
+    cycle_epochs: int | None = None  # epochs per warm-restart cycle (cosine_restarts only)
 
 
 @dataclass(frozen=True)

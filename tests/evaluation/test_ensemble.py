@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mge.evaluation.calibration import expected_calibration_error
-from mge.evaluation.ensemble import EnsembleAccumulator, ensemble_metrics, pool_size_grid
+from mge.evaluation.ensemble import EnsembleAccumulator, ensemble_metrics, majority_vote_of_logits, pool_size_grid
 
 # 3 members x 3 examples x 3 classes, given as probabilities (logits = their logs).
 PROBS = torch.tensor(
@@ -117,3 +117,11 @@ def test_default_size_grid_spans_one_to_the_pool_size():
     assert pool_size_grid(5) == [1, 2, 3, 4, 5]
     grid = pool_size_grid(1000)
     assert grid[0] == 1 and grid[-1] == 1000 and grid == sorted(set(grid)) and len(grid) <= 16
+
+
+def test_majority_vote_of_logits_is_the_accumulators_vote():
+    # mge's one majority-vote rule: the accuracy of majority_vote_of_logits is the accumulator's figure
+    votes = majority_vote_of_logits(PROBS.log())
+    assert votes.tolist() == [1, 2, 1]  # most votes; the 3-way tie of example 1 goes to the largest summed probability
+    metrics, _ = ensemble_metrics(PROBS.log(), LABELS, orderings=0)
+    assert (votes == LABELS).double().mean().item() == metrics.majority_vote_accuracy
