@@ -1,4 +1,4 @@
-"""Test-set evaluation of a whole pool, streamed shard by shard (spec section 6)."""
+"""Test-set evaluation of a whole pool, streamed shard by shard (spec section 6): per member, and as an ensemble."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mge.evaluation.batched import accuracy, predict_batched
+from mge.evaluation.batched import accuracy, batched_logits, predict_batched
+from mge.evaluation.ensemble import DEFAULT_ORDERINGS, EnsembleAccumulator, EnsembleCurve, EnsembleMetrics
 from mge.evaluation.metrics import novelty, pairwise_disagreement, relative_l2, summary
 from mge.pool import Pool
 
@@ -94,3 +95,43 @@ def evaluate_pool(
         disagreement=pairwise_disagreement(all_preds, pool.seed.num_classes),
         relative_l2=torch.cat(distances).float().cpu(),
     )
+
+
+@torch.no_grad()
+def evaluate_pool_ensemble(
+    pool: Pool,
+    inputs: Tensor,
+    labels: Tensor,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 1000,
+    models_per_chunk: int = 64,
+    orderings: int = DEFAULT_ORDERINGS,
+) -> tuple[EnsembleMetrics, EnsembleCurve | None]:
+    """The pool as one classifier (soft and majority vote, NLL, ECE) and its accuracy against pool size.
+
+    Streams the pool shard by shard into an :class:`~mge.evaluation.EnsembleAccumulator`, each
+    member on its own base. ``orderings=0`` skips the curve (returned as ``None``).
+
+    Raises:
+        ValueError: the pool is empty.
+    """
+    if len(pool) == 0:
+        raise ValueError(f"Pool {pool.root} is empty: an ensemble needs at least one member.")
+    x, y = inputs.to(device), labels.to(device)
+    models = {name: base.build().to(device) for name, base in pool.bases.items()}
+    accumulator = EnsembleAccumulator(y, len(pool), orderings=orderings)
+    for records, params in pool.chunks():
+        params = {k: v.to(device) for k, v in params.items()}
+        logits = torch.empty(len(records), len(y), pool.seed.num_classes, device=device)
+        for base in sorted({r.base for r in records}):
+            index = torch.tensor([i for i, r in enumerate(records) if r.base == base], device=device)
+            logits[index] = batched_logits(
+                models[base],
+                {k: v[index] for k, v in params.items()},
+                x,
+                batch_size=batch_size,
+                models_per_chunk=models_per_chunk,
+            )
+        accumulator.update(logits)
+    return accumulator.metrics(), accumulator.curve() if orderings else None

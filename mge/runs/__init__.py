@@ -4,12 +4,17 @@ The command-line entry points (``mge/cli``), the benchmarks and the experiments 
 """
 
 from mge.runs.device import resolve_device
+from mge.runs.evolve import EvolveReport, EvolveSettings, FromPool, FromSeed, evolve_population
 from mge.runs.generate import GenerateReport, GenerateSettings, generate_pool, seed_datamodule
 from mge.runs.pools import comparison_datamodule, load_pools, pool_data
 from mge.runs.timing import TrainingTimeReference, probe_training_time
 from mge.runs.train import OptimSettings, TrainReport, TrainSettings, train_seed
 
 __all__ = [
+    "EvolveReport",
+    "EvolveSettings",
+    "FromPool",
+    "FromSeed",
     "GenerateReport",
     "GenerateSettings",
     "OptimSettings",
@@ -17,6 +22,7 @@ __all__ = [
     "TrainSettings",
     "TrainingTimeReference",
     "comparison_datamodule",
+    "evolve_population",
     "generate_pool",
     "load_pools",
     "pool_data",
