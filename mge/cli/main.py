@@ -1,4 +1,4 @@
-"""``mge``: the main job -- train the seed, generate a pool from it, print the table.
+"""``mge``: the main job -- train the seed, generate a pool from it, evolve the pool, print the table.
 
 With no arguments it runs on scikit-learn's bundled digits (no download).
 """
@@ -11,27 +11,39 @@ import hydra
 from omegaconf import DictConfig
 
 from mge.cli.config import CONF_DIR, job, write_metrics
-from mge.cli.generate import generate, generate_settings, pool_mean_accuracy, summary_table
+from mge.cli.evolve import evolve, evolve_settings
+from mge.cli.evolve import summary_rows as evolve_rows
+from mge.cli.generate import generate, generate_settings, pool_mean_accuracy
+from mge.cli.generate import summary_rows as generate_rows
 from mge.cli.train import train, train_settings
+from mge.reporting import markdown_table
+from mge.runs import FromPool
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """The pipeline: train -> generate; returns ``{"train": ..., "generate": ...}`` as written to metrics.json."""
+    """The pipeline: train -> generate -> evolve; returns ``{"train", "generate", "evolve"}`` (metrics.json)."""
     # every stage's settings are checked before the seed trains, so a bad value fails in seconds
     train_settings(cfg)
     generate_settings(cfg)
+    evolve_settings(cfg)
     trained = train(cfg)
     generated = generate(cfg, trained.seed_path)
-    metrics = {"train": trained.to_dict(), "generate": generated.to_dict()}
+    evolved = evolve(cfg, FromPool(generated.pool_dir))
+    metrics = {"train": trained.to_dict(), "generate": generated.to_dict(), "evolve": evolved.to_dict()}
     write_metrics(metrics, cfg.paths.output_dir)
     return metrics
+
+
+def summary_table(metrics: dict[str, Any]) -> str:
+    """The table ``mge`` prints: the MGE pool's rows, then the E-MGE population's."""
+    return markdown_table(["metric", "value"], [*generate_rows(metrics["generate"]), *evolve_rows(metrics["evolve"])])
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="main")
 def main(cfg: DictConfig) -> float:
     with job(cfg):
         metrics = run(cfg)
-        print(summary_table(metrics["generate"]))
+        print(summary_table(metrics))
         print(f"run folder: {cfg.paths.output_dir}")
         return pool_mean_accuracy(metrics["generate"])
 
