@@ -224,7 +224,7 @@ def _count(values: Any) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _split_holdout(inputs: Tensor, labels: Tensor, holdout: int) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+def split_holdout(inputs: Tensor, labels: Tensor, holdout: int) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
     """``(evolution part, held-out part)`` of the discriminator split: a fixed random subset is held out."""
     n = labels.shape[0]
     if holdout >= n:
@@ -390,7 +390,7 @@ def evolve_population(
     datamodule = seed_datamodule(seed, settings.data_root)
     datamodule.setup("fit")
     x_disc, y_disc = datamodule.split_tensors("discriminator")
-    (x_evo, y_evo), (x_held, y_held) = _split_holdout(x_disc, y_disc, settings.holdout)
+    (x_evo, y_evo), (x_held, y_held) = split_holdout(x_disc, y_disc, settings.holdout)
 
     model = seed.build().to(device)
     targets = list(source_pool.targets)
