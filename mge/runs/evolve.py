@@ -8,8 +8,8 @@ Three pools, all format 2 and built on the seed as their one base:
   threshold, parents as ids of this pool). Each generation is one :meth:`PoolWriter.append` +
   :meth:`PoolWriter.checkpoint`, with the evolution state as the run state (counters, RNG, the
   current members' ids, discriminator-split accuracies and probe predictions), so a killed run
-  resumes from its last generation and ends with the same pools, bit for bit. Members that never
-  survived a selection are not kept: no survivor descends from them.
+  resumes from its last generation and ends with the same pools, bit for bit. Children that never
+  survived a selection are not kept: no later member descends from them.
 - ``population_dir`` (kind ``"evolved"``): **the final population**, in selection order (fittest
   first under elitist selection), written once the last generation is done. This is the pool the
   evaluations consume (``pools.E-MGE=<run>/population``): its members are exactly the E-MGE seeds.
@@ -311,20 +311,70 @@ def _stored(params: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in params.items()}
 
 
-def _resume(writer: PoolWriter, device: torch.device) -> tuple[Population, EvolutionState, dict[str, str]]:
-    """The population and state of the last checkpointed generation of the history pool."""
-    saved = cast(dict[str, Any], writer.state)
-    state = EvolutionState.from_dict(saved["evolution"])
-    ids: dict[str, str] = dict(saved["pool_ids"])
-    history = Pool.load(writer.root, verify=False)  # what the writer has just verified
-    row = {r.id: i for i, r in enumerate(history.records)}
-    params = history.parameters([row[ids[m.id]] for m in state.members])
-    population = Population(
-        {k: v.to(device) for k, v in params.items()},
-        torch.tensor(saved["accuracy"], dtype=torch.float64, device=device),
-        _decode_predictions(saved["predictions"], device),
-    )
-    return population, state, ids
+class _History:
+    """Writes the history pool: the initial members, then each generation's survivors and the run state."""
+
+    def __init__(self, writer: PoolWriter, on_generation: GenerationCallback | None) -> None:
+        self.writer = writer
+        self.on_generation = on_generation
+        self.ids: dict[str, str] = {}  # state member id -> history pool id, for the current members
+
+    def _commit(self, state: EvolutionState, population: Population, entry: dict[str, Any]) -> None:
+        self.writer.checkpoint(_run_state(state, population, self.ids), entry)
+        if self.on_generation is not None:
+            self.on_generation(entry)
+
+    def start(
+        self, population: Population, state: EvolutionState, source_ids: list[str], entry: dict[str, Any]
+    ) -> None:
+        """Generation 0: the initial members, each naming its member of the source pool."""
+        new = [
+            NewMember(
+                operator="initial",
+                parents=(lineage_parent(SOURCE, source_id),),
+                generation=0,
+                threshold=m.threshold,
+                scores={"discriminator_accuracy": a},
+            )
+            for source_id, m, a in zip(source_ids, state.members, population.accuracy.tolist(), strict=True)
+        ]
+        stored = self.writer.append(_stored(population.params), new)
+        self.ids = {m.id: i for m, i in zip(state.members, stored, strict=True)}
+        self._commit(state, population, entry)
+
+    def save(self, state: EvolutionState, population: Population, log: GenerationLog) -> None:
+        """After a generation: its surviving children (their parents are the previous generation's members)."""
+        born = [i for i, m in enumerate(state.members) if m.generation == state.generation]
+        new = [
+            NewMember(
+                operator=state.members[i].operator,
+                parents=tuple(self.ids[parent] for parent in state.members[i].parents),
+                generation=state.generation,
+                threshold=state.members[i].threshold,
+                scores={"discriminator_accuracy": float(population.accuracy[i])},
+            )
+            for i in born
+        ]
+        index = torch.tensor(born, dtype=torch.long, device=population.accuracy.device)
+        stored = self.writer.append(_stored(population.take(index).params), new)
+        new_ids = dict(zip([state.members[i].id for i in born], stored, strict=True))
+        self.ids = {m.id: new_ids[m.id] if m.id in new_ids else self.ids[m.id] for m in state.members}
+        self._commit(state, population, {**asdict(log), "members": len(population)})
+
+    def resume(self, device: torch.device) -> tuple[Population, EvolutionState]:
+        """The population and state of the last checkpointed generation."""
+        saved = cast(dict[str, Any], self.writer.state)
+        state = EvolutionState.from_dict(saved["evolution"])
+        self.ids = dict(saved["pool_ids"])
+        history = Pool.load(self.writer.root, verify=False)  # what the writer has just verified
+        row = {r.id: i for i, r in enumerate(history.records)}
+        params = history.parameters([row[self.ids[m.id]] for m in state.members])
+        population = Population(
+            {k: v.to(device) for k, v in params.items()},
+            torch.tensor(saved["accuracy"], dtype=torch.float64, device=device),
+            _decode_predictions(saved["predictions"], device),
+        )
+        return population, state
 
 
 def _write_population(
@@ -413,66 +463,37 @@ def evolve_population(
         sources={SEED_BASE: base_source},
         lineage={SOURCE: source_lineage},
     ) as writer:
+        history = _History(writer, on_generation)
         if writer.state is not None:
-            population, state, ids = _resume(writer, device)
+            population, state = history.resume(device)
         else:
             params = {k: v.to(device) for k, v in source_pool.parameters().items()}
+            thresholds = [
+                r.threshold if r.threshold is not None else evo.initial_threshold for r in source_pool.records
+            ]
             population, state = initial_population(
                 params,
                 discriminator=discriminator,
                 probe=probe,
                 settings=evo,
                 rng_seed=settings.seed,
-                thresholds=[
-                    r.threshold if r.threshold is not None else evo.initial_threshold for r in source_pool.records
-                ],
+                thresholds=thresholds,
             )
-            new = [
-                NewMember(
-                    operator="initial",
-                    parents=(lineage_parent(SOURCE, r.id),),
-                    generation=0,
-                    threshold=m.threshold,
-                    scores={"discriminator_accuracy": float(a)},
-                )
-                for r, m, a in zip(source_pool.records, state.members, population.accuracy.tolist(), strict=True)
-            ]
-            pool_ids = writer.append(_stored(population.params), new)
-            ids = {m.id: i for m, i in zip(state.members, pool_ids, strict=True)}
-            entry = _initial_log(population, state, probe, evo)
-            writer.checkpoint(_run_state(state, population, ids), entry)
-            if on_generation is not None:
-                on_generation(entry)
-
-        def save(s: EvolutionState, p: Population, g: GenerationLog) -> None:
-            born = [i for i, m in enumerate(s.members) if m.generation == s.generation]
-            members = [
-                NewMember(
-                    operator=s.members[i].operator,
-                    parents=tuple(ids[parent] for parent in s.members[i].parents),
-                    generation=s.generation,
-                    threshold=s.members[i].threshold,
-                    scores={"discriminator_accuracy": float(p.accuracy[i])},
-                )
-                for i in born
-            ]
-            index = torch.tensor(born, dtype=torch.long, device=p.accuracy.device)
-            stored = writer.append(_stored(p.take(index).params), members)
-            new_ids = dict(zip([s.members[i].id for i in born], stored, strict=True))
-            current = {m.id: new_ids[m.id] if m.id in new_ids else ids[m.id] for m in s.members}
-            ids.clear()
-            ids.update(current)  # the next generation's parents are this one's members
-            entry = {**asdict(g), "members": len(p)}
-            writer.checkpoint(_run_state(s, p, ids), entry)
-            if on_generation is not None:
-                on_generation(entry)
-
+            history.start(
+                population, state, [r.id for r in source_pool.records], _initial_log(population, state, probe, evo)
+            )
         population, state = evolve(
-            population, state, settings=evo, codec=codec, discriminator=discriminator, probe=probe, on_generation=save
+            population,
+            state,
+            settings=evo,
+            codec=codec,
+            discriminator=discriminator,
+            probe=probe,
+            on_generation=history.save,
         )
-        history = writer.finish({"generations": state.generation, "forward_passes": state.forward_passes})
+        history_pool = writer.finish({"generations": state.generation, "forward_passes": state.forward_passes})
 
-    final = _write_population(settings, history, population, state, ids, config, source_lineage)
+    final = _write_population(settings, history_pool, population, state, history.ids, config, source_lineage)
     stage_seconds = time.perf_counter() - start
     log.info(
         "evolution: %d generations, %d forward passes, %.1f s", state.generation, state.forward_passes, stage_seconds
@@ -509,9 +530,9 @@ def evolve_population(
         population_dir=Path(settings.population_dir),
         population_hash=final.pool_hash(),
         history_dir=Path(settings.history_dir),
-        history_hash=history.pool_hash(),
+        history_hash=history_pool.pool_hash(),
         state=state,
-        history=list(history.manifest.log),
+        history=list(history_pool.manifest.log),
         seed_discriminator_accuracy=discriminator.seed_accuracy,
         discriminator_accuracy_bound=discriminator.accuracy_bound,
         evolution_examples=len(y_evo),
