@@ -13,7 +13,8 @@ Two steps per dataset, both from an MGE pool (its members are the initial popula
 The choice rule (fixed before any variant was run): a variant is admissible when its held-out
 mean member accuracy is within 0.5 points of the seed's held-out accuracy; among the admissible,
 the one whose held-out mean mistake IoU lies furthest below the held-out noise curve at its mean
-accuracy wins, held-out ensemble accuracy breaking ties within 0.005.
+accuracy wins, held-out ensemble accuracy breaking ties within 0.005. (Added after the first
+Fashion-MNIST search, where no variant was admissible: then the most accurate variant is taken.)
 
 Writes ``search.json``/``search.md``/``search.png`` or ``final.json``/``final.md`` and the figure;
 timings come with the load average (``/proc/loadavg``) at the start and end of each run.
@@ -62,6 +63,15 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "tournament": ({"selection": "tournament"}, {}),
     "wider-w1": ({}, {"max_distribution_distance": 0.2}),
     "wider-w1-lambda4": ({"diversity_weight": 4.0}, {"max_distribution_distance": 0.2}),
+    # round 2, after round 1 moved the population towards the seed (t self-adapted up, diversity fell):
+    # keep every mutation at least 2% (5%) of a tensor's energy, and let the distribution test allow it
+    "far": ({"max_threshold": 0.98}, {"max_distribution_distance": 0.3}),
+    "far-lambda0": ({"max_threshold": 0.98, "diversity_weight": 0.0}, {"max_distribution_distance": 0.3}),
+    "far-sharing-lambda4": (
+        {"max_threshold": 0.98, "fitness": "sharing", "diversity_weight": 4.0},
+        {"max_distribution_distance": 0.3},
+    ),
+    "far-t95": ({"max_threshold": 0.95}, {"max_distribution_distance": 0.3}),
 }
 
 
@@ -162,8 +172,8 @@ def noise_iou_at(curve: list[dict[str, Any]], accuracy: float) -> float:
 def choose(rows: list[dict[str, Any]], seed_accuracy: float) -> str:
     """The rule of the module docstring."""
     admissible = [r for r in rows if r["held_out"]["accuracy"] >= seed_accuracy - ACCURACY_WINDOW]
-    if not admissible:
-        raise SystemExit("no variant is within 0.5 points of the seed on the held-out examples")
+    if not admissible:  # then accuracy is what misses: the variant that comes closest
+        return max(rows, key=lambda r: r["held_out"]["accuracy"])["variant"]
     best = max(r["iou_below_noise"] for r in admissible)
     close = [r for r in admissible if r["iou_below_noise"] >= best - TIE]
     return max(close, key=lambda r: r["held_out"]["ensemble_accuracy"])["variant"]
@@ -198,6 +208,29 @@ def plot(path: Path, refs: dict[str, Any], points: Mapping[str, dict[str, Any]],
     fig.savefig(path, dpi=130)
 
 
+def row_from_metrics(name: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """A search row from a variant's metrics.json (so that a search resumes without rerunning what is done)."""
+    held = metrics["held_out"]
+    return {
+        "variant": name,
+        "held_out": {
+            "accuracy": held["accuracy"]["mean"],
+            "accuracy_min": held["accuracy"]["min"],
+            "mistake_iou": held["mistake_iou"]["mean"],
+            "disagreement": held["pairwise_disagreement"],
+            "ensemble_accuracy": held["ensemble"]["soft_vote_accuracy"],
+            "members": metrics["population_size"],
+        },
+        "disc_split_mean_accuracy": metrics["final_mean_discriminator_accuracy"],
+        "generations": metrics["generations"],
+        "forward_passes": metrics["forward_passes"],
+        "acceptance": metrics["acceptance_rate"],
+        "stage_seconds": metrics["stage_seconds"],
+        "time_ratio": metrics["time_ratio"],
+        "loadavg": metrics["loadavg"][1],
+    }
+
+
 def search(args: argparse.Namespace) -> None:
     root, pool = Path(args.out), Pool.load(args.pool)
     root.mkdir(parents=True, exist_ok=True)
@@ -205,24 +238,13 @@ def search(args: argparse.Namespace) -> None:
     refs = reference_points(pool, x, y, args.seed)
     rows = []
     for name in args.variants or list(VARIANTS):
-        report = run_variant(name, root, Path(args.pool), args, evaluate_test=False)
-        assert report.held_out is not None
-        held = from_report(report.held_out.members, report.held_out.ensemble)
-        ratio = report.to_dict()["time_ratio"]
-        rows.append(
-            {
-                "variant": name,
-                "held_out": held,
-                "iou_below_noise": noise_iou_at(refs["noise"], held["accuracy"]) - held["mistake_iou"],
-                "disc_split_mean_accuracy": report.history[-1]["mean_accuracy"],
-                "generations": report.state.generation,
-                "forward_passes": report.state.forward_passes,
-                "acceptance": report.state.accepted / max(report.state.candidates, 1),
-                "stage_seconds": report.stage_seconds,
-                "time_ratio": ratio,
-                "loadavg": loadavg(),
-            }
+        if not (root / name / "metrics.json").is_file():  # a variant already run is read back, not rerun
+            run_variant(name, root, Path(args.pool), args, evaluate_test=False)
+        row = row_from_metrics(name, json.loads((root / name / "metrics.json").read_text()))
+        row["iou_below_noise"] = (
+            noise_iou_at(refs["noise"], row["held_out"]["accuracy"]) - row["held_out"]["mistake_iou"]
         )
+        rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
     chosen = choose(rows, refs["seed_accuracy"])
     result = {"holdout": args.holdout, "references": refs, "variants": rows, "chosen": chosen, "rule": __doc__}
