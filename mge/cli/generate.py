@@ -110,8 +110,8 @@ def _or_na(value: Any) -> Any:
     return "n/a" if value is None else value
 
 
-def summary_table(metrics: dict[str, Any]) -> str:
-    """The table ``mge`` and ``mge-generate`` print, from a generation's ``metrics.json``."""
+def summary_rows(metrics: dict[str, Any]) -> list[list[Any]]:
+    """The rows of the table ``mge`` and ``mge-generate`` print, from a generation's ``metrics.json``."""
     no_test: dict[str, Any] = {"seed_accuracy": "n/a", "accuracy": None, "mistake_iou": None}
     test: dict[str, Any] = metrics["test"] or {**no_test, "pairwise_disagreement": None}  # None: not evaluated
     acc, iou = test["accuracy"] or {}, test["mistake_iou"] or {}
@@ -133,7 +133,12 @@ def summary_table(metrics: dict[str, Any]) -> str:
         ["seconds per kept model", _or_na(metrics["seconds_per_kept_model"])],
         ["ratio to one seed training (timed in this run)", "n/a" if ratio is None else f"{100 * ratio:.3f}%"],
     ]  # fmt: skip
-    return markdown_table(["metric", "value"], rows)
+    return rows
+
+
+def summary_table(metrics: dict[str, Any]) -> str:
+    """The table ``mge-generate`` prints, from its ``metrics.json``."""
+    return markdown_table(["metric", "value"], summary_rows(metrics))
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="generate")

@@ -24,7 +24,10 @@ is decided -- it has made so many mistakes that it can no longer reach the bound
 can no longer miss it, whichever rule set the bound. The accept/reject decisions are those of
 scoring every example. Chunks start with the examples the seed is least sure of (smallest
 margin), where candidates make their mistakes, so that failing candidates are rejected after a
-fraction of the split.
+fraction of the split. With ``exact_accepted`` only rejections stop
+early: every accepted candidate is scored on the whole split, so its accuracy and its predictions
+(``DiscriminatorScores.predictions``) are exact -- what E-MGE needs for its fitness, without running
+the accepted children over the split a second time.
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ class DiscriminatorScores:
     accuracy: Tensor  # (B,) float: exact where the whole split was scored, else NaN
     examples_scored: Tensor  # (B,) int: discriminator examples each candidate was scored on (0: not scored)
     accepted: Tensor  # (B,) bool
+    # (B, N) long: predictions on ``Discriminator.inputs`` (hardest first) up to examples_scored, -1 after
+    predictions: Tensor
 
     # Each rejected candidate is counted once, by the first test of the cascade that rejected it.
     @property
@@ -228,12 +233,14 @@ class Discriminator:
         ]
         return torch.stack(per_tensor).amax(dim=0)
 
-    def _count_correct(self, candidates: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """``(correct, scored)`` per candidate (B,), stopping each as soon as its verdict is decided."""
+    def _count_correct(self, candidates: Mapping[str, Tensor], exact_accepted: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """``(correct, scored, predictions)`` per candidate, stopping each as soon as its verdict is decided
+        (with ``exact_accepted``, only once it is rejected)."""
         b, n = stacked_size(candidates), len(self.labels)
         device = self.labels.device
         correct = torch.zeros(b, dtype=torch.long, device=device)
         scored = torch.zeros(b, dtype=torch.long, device=device)
+        predictions = torch.full((b, n), -1, dtype=torch.long, device=device)
         undecided = torch.ones(b, dtype=torch.bool, device=device)
         chunk = self.settings.decision_chunk if self.settings.early_stop else n
         for start in range(0, n, chunk):
@@ -250,13 +257,22 @@ class Discriminator:
             )
             correct[idx] += (preds == self.labels[start:end]).sum(dim=1)
             scored[idx] = end
+            predictions[idx, start:end] = preds
             remaining = n - end
-            decided = (correct + remaining < self.min_correct) | (correct >= self.min_correct)
+            decided = correct + remaining < self.min_correct  # rejected whatever the rest gives
+            if not exact_accepted:
+                decided |= correct >= self.min_correct  # accepted whatever the rest gives
             undecided &= ~decided
-        return correct, scored
+        return correct, scored, predictions
 
-    def score(self, candidates: Mapping[str, Tensor]) -> DiscriminatorScores:
-        """Run the tests that are on, as a cascade, on stacked candidates ``{name: (B, *shape)}``."""
+    def score(self, candidates: Mapping[str, Tensor], *, exact_accepted: bool = False) -> DiscriminatorScores:
+        """Run the tests that are on, as a cascade, on stacked candidates ``{name: (B, *shape)}``.
+
+        Args:
+            candidates: stacked target tensors.
+            exact_accepted: score every accepted candidate on the whole split (exact accuracy and
+                predictions); the verdicts are the same either way.
+        """
         b = stacked_size(candidates)
         settings = self.settings
         finite = torch.stack([c.flatten(1).isfinite().all(dim=1) for c in candidates.values()]).all(dim=0)
@@ -268,9 +284,10 @@ class Discriminator:
         n = len(self.labels)
         correct = torch.zeros(b, dtype=torch.long, device=device)
         scored = torch.zeros(b, dtype=torch.long, device=device)
+        predictions = torch.full((b, n), -1, dtype=torch.long, device=device)
         if settings.accuracy_bound != "none" and plausible.any():
-            correct[plausible], scored[plausible] = self._count_correct(
-                {k: c[plausible] for k, c in candidates.items()}
+            correct[plausible], scored[plausible], predictions[plausible] = self._count_correct(
+                {k: c[plausible] for k, c in candidates.items()}, exact_accepted
             )
         accuracy = (correct.double() / n).masked_fill(scored != n, float("nan"))
         return DiscriminatorScores(
@@ -282,6 +299,7 @@ class Discriminator:
             accuracy=accuracy,
             examples_scored=scored,
             accepted=plausible & (correct >= self.min_correct),
+            predictions=predictions,
         )
 
     @staticmethod

@@ -1,8 +1,8 @@
-"""Test-set evaluation of a whole pool, streamed shard by shard (spec section 6)."""
+"""Test-set evaluation of a whole pool, streamed shard by shard (spec section 6): per member, and as an ensemble."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from mge.evaluation.batched import accuracy, batched_logits
+from mge.evaluation.ensemble import DEFAULT_ORDERINGS, EnsembleAccumulator, EnsembleCurve, EnsembleMetrics
 from mge.evaluation.metrics import novelty, pairwise_disagreement, relative_l2, summary
 from mge.pool import MemberRecord, Pool
 
@@ -53,6 +54,30 @@ class PoolEvaluation:
         ]
 
 
+def pool_logits(
+    pool: Pool, inputs: Tensor, *, device: torch.device | str, batch_size: int, models_per_chunk: int
+) -> Iterator[tuple[list[MemberRecord], dict[str, Tensor], Tensor]]:
+    """Each shard's members, their tensors on ``device`` and their logits ``(k, N, classes)``, in pool order.
+
+    Members run as one wide network per shard, each on its own base's tensors where it carries
+    fewer than all: the one pass every pool-wide figure is computed from.
+    """
+    models = {name: base.build().to(device) for name, base in pool.bases.items()}
+    for records, params in pool.chunks():
+        params = {k: v.to(device) for k, v in params.items()}
+        logits = torch.empty(len(records), len(inputs), pool.seed.num_classes, device=device)
+        for base in sorted({r.base for r in records}):
+            index = torch.tensor([i for i, r in enumerate(records) if r.base == base], device=device)
+            logits[index] = batched_logits(
+                models[base],
+                {k: v[index] for k, v in params.items()},
+                inputs,
+                batch_size=batch_size,
+                models_per_chunk=models_per_chunk,
+            )
+        yield list(records), params, logits
+
+
 @torch.no_grad()
 def evaluate_pool(
     pool: Pool,
@@ -73,26 +98,18 @@ def evaluate_pool(
     a pool is run once for both.
     """
     x, y = inputs.to(device), labels.to(device)
-    models = {name: base.build().to(device) for name, base in pool.bases.items()}
+    seed_model = pool.seed.build().to(device)
     seed_params = {k: pool.seed.state_dict[k].to(device) for k in pool.targets}
     # distance over the parameters the members carry (not BatchNorm statistics of full members)
-    parameter_names = {name for name, _ in models[next(iter(models))].named_parameters()} & set(pool.targets)
-
-    def logits_of(base: str, params: dict[str, Tensor]) -> Tensor:
-        return batched_logits(models[base], params, x, batch_size=batch_size, models_per_chunk=models_per_chunk)
-
-    first = next(iter(pool.bases))
-    seed_preds = logits_of(first, {k: v.unsqueeze(0) for k, v in seed_params.items()})[0].argmax(dim=-1)
+    parameter_names = {name for name, _ in seed_model.named_parameters()} & set(pool.targets)
+    seed_logits = batched_logits(
+        seed_model, {k: v.unsqueeze(0) for k, v in seed_params.items()}, x, batch_size=batch_size, models_per_chunk=1
+    )
+    seed_preds = seed_logits[0].argmax(dim=-1)
     preds, distances = [seed_preds.new_empty(0, len(y))], [torch.empty(0, dtype=torch.float64, device=device)]
-    for records, params in pool.chunks():
-        params = {k: v.to(device) for k, v in params.items()}
-        parts = []  # (positions in the shard, their logits (k_base, N, classes)) per base
-        for base in sorted({r.base for r in records}):
-            index = torch.tensor([i for i, r in enumerate(records) if r.base == base], device=device)
-            parts.append((index, logits_of(base, {k: v[index] for k, v in params.items()})))
-        logits = parts[0][1].new_empty(len(records), *parts[0][1].shape[1:])  # (k, N, classes)
-        for index, part in parts:
-            logits[index] = part
+    for records, params, logits in pool_logits(
+        pool, x, device=device, batch_size=batch_size, models_per_chunk=models_per_chunk
+    ):
         if on_logits is not None:
             on_logits(records, logits)
         preds.append(logits.argmax(dim=-1))
@@ -106,3 +123,32 @@ def evaluate_pool(
         disagreement=pairwise_disagreement(all_preds, pool.seed.num_classes),
         relative_l2=torch.cat(distances).float().cpu(),
     )
+
+
+@torch.no_grad()
+def evaluate_pool_ensemble(
+    pool: Pool,
+    inputs: Tensor,
+    labels: Tensor,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 1000,
+    models_per_chunk: int = 64,
+    orderings: int = DEFAULT_ORDERINGS,
+) -> tuple[EnsembleMetrics, EnsembleCurve | None]:
+    """The pool as one classifier (soft and majority vote, NLL, ECE) and its accuracy against pool size.
+
+    Streams the pool shard by shard into an :class:`~mge.evaluation.EnsembleAccumulator`, each
+    member on its own base. ``orderings=0`` skips the curve (returned as ``None``).
+
+    Raises:
+        ValueError: the pool is empty.
+    """
+    if len(pool) == 0:
+        raise ValueError(f"Pool {pool.root} is empty: an ensemble needs at least one member.")
+    accumulator = EnsembleAccumulator(labels.to(device), len(pool), orderings=orderings)
+    for _, _, logits in pool_logits(
+        pool, inputs.to(device), device=device, batch_size=batch_size, models_per_chunk=models_per_chunk
+    ):
+        accumulator.update(logits)
+    return accumulator.metrics(), accumulator.curve() if orderings else None

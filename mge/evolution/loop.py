@@ -6,8 +6,11 @@ Every generation:
    ``fusion_probability`` a fusion of two distinct parents (then, with probability
    ``mutation_after_fusion``, also mutated), otherwise a mutation of one. Each child inherits and
    perturbs its parents' energy threshold first (:func:`mge.evolution.inherit_threshold`).
-2. The discriminator scores all children at once; the rejected ones are dropped.
-3. The accepted children are run on the probe set, all at once (:func:`mge.evaluation.predict_batched`).
+2. The discriminator scores all children at once; the rejected ones are dropped. Accepted children
+   are scored on the whole split (``exact_accepted``), so their quality term is exact.
+3. The accepted children are run on the probe set, all at once (:func:`mge.evaluation.predict_batched`),
+   unless the probe set is the discriminator split itself (:meth:`Probe.discriminator_split`),
+   whose predictions the discriminator has already made.
 4. Fitness is computed over parents + accepted children, and ``population_size`` survive.
 5. ``on_generation(state, population, log)`` is called: the place to save both.
 
@@ -15,6 +18,8 @@ All randomness comes from one ``torch.Generator`` whose state is part of the sav
 every draw happens in a fixed order, so a run resumed from any saved generation ends with the same
 population, bit for bit, as one that was never interrupted. The population carries its members'
 accuracies and probe predictions so that a resumed run does not recompute (and recount) them.
+Forward passes are counted as member x example passes actually run: the examples each child was
+scored on before its verdict (``DiscriminatorScores.examples_scored``), plus the probe passes.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch
 from torch import Tensor
 
 from mge.discriminator import Discriminator
-from mge.evaluation import accuracy, pairwise_disagreement, predict_batched, stacked_size
+from mge.evaluation import pairwise_disagreement, predict_batched, stacked_size
 from mge.evolution.fitness import FitnessKind, fitness
 from mge.evolution.fusion import Fusion, fuse
 from mge.evolution.mutation import inherit_threshold, mutate
@@ -53,13 +58,26 @@ class Probe:
                 f"and {self.labels.shape[0]} labels."
             )
 
+    @classmethod
+    def discriminator_split(cls, discriminator: Discriminator, num_classes: int) -> Probe:
+        """The discriminator's own split (its tensors, in its order) as the probe set.
+
+        The loop then takes the children's probe predictions from the discriminator's scoring
+        instead of running them again.
+        """
+        return cls(discriminator.inputs, discriminator.labels, num_classes)
+
+    def is_split_of(self, discriminator: Discriminator) -> bool:
+        """Is this probe :meth:`discriminator_split` of ``discriminator`` (the same tensors)?"""
+        return self.inputs is discriminator.inputs and self.labels is discriminator.labels
+
 
 @dataclass(frozen=True)
 class Population:
     """The members' tensors, one row per member, in the order of ``EvolutionState.members``."""
 
     params: dict[str, Tensor]  # {name: (P, *shape)} float32, the target parameters
-    accuracy: Tensor  # (P,) discriminator-split accuracy (the quality term of the fitness)
+    accuracy: Tensor  # (P,) float64 discriminator-split accuracy (the quality term of the fitness)
     predictions: Tensor  # (P, N) class predictions on the probe set (the diversity term)
 
     def __len__(self) -> int:
@@ -125,9 +143,11 @@ def initial_population(
         raise ValueError(f"initial_population needs {n} distinct ids and {n} thresholds, got {ids} and {ts}.")
     stacked = {name: t.detach().to(torch.float32) for name, t in params.items()}
     disc_predictions = _predict(discriminator, stacked, discriminator.inputs)
-    population = Population(
-        stacked, accuracy(disc_predictions, discriminator.labels), _predict(discriminator, stacked, probe.inputs)
-    )
+    shared = probe.is_split_of(discriminator)
+    probe_predictions = disc_predictions if shared else _predict(discriminator, stacked, probe.inputs)
+    # float64 count / n, as the discriminator gives children's accuracies: equal counts, equal quality
+    quality = (disc_predictions == discriminator.labels).double().mean(dim=1)
+    population = Population(stacked, quality, probe_predictions)
     clip = (settings.min_threshold, settings.max_threshold)
     members = [
         Member(id=i, parents=(), operator="initial", generation=0, threshold=min(max(float(t), clip[0]), clip[1]))
@@ -135,7 +155,7 @@ def initial_population(
     ]
     state = EvolutionState(generation=0, rng="", members=members)
     state.save_generator(torch.Generator().manual_seed(rng_seed))
-    state.forward_passes = n * (discriminator.inputs.shape[0] + probe.inputs.shape[0])
+    state.forward_passes = n * (discriminator.inputs.shape[0] + (0 if shared else probe.inputs.shape[0]))
     state.seconds = time.perf_counter() - start
     return population, state
 
@@ -246,18 +266,20 @@ def evolve(
         )
     state = EvolutionState.from_dict(state.to_dict())  # a copy: the caller's state stays as it was
     generator = state.generator()
-    n_disc, n_probe = discriminator.inputs.shape[0], probe.inputs.shape[0]
+    n_probe, shared = probe.inputs.shape[0], probe.is_split_of(discriminator)
     budget = settings.max_forward_passes
     while state.generation < settings.generations and (budget is None or state.forward_passes < budget):
         start = time.perf_counter()
         generation = state.generation + 1
         children, lineage = _breed(population, state.members, settings, codec, generator, generation)
 
-        scores = discriminator.score(children)
+        scores = discriminator.score(children, exact_accepted=True)
         keep = scores.accepted.nonzero().flatten()  # (A,)
-        passes = int((~scores.accuracy.isnan()).sum()) * n_disc  # only plausible children reach the data test
+        passes = int(scores.examples_scored.sum())  # only plausible children reach the data test
         kept = {name: t[keep] for name, t in children.items()}
-        if keep.numel():
+        if shared:
+            predictions = scores.predictions[keep]  # (A, N) complete: accepted children were scored to the end
+        elif keep.numel():
             predictions = _predict(discriminator, kept, probe.inputs)  # (A, N)
             passes += keep.numel() * n_probe
         else:

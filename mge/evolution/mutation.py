@@ -22,8 +22,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from mge.generator import LatentSampler
-from mge.latent import LatentCodec
+from mge.latent import LatentCodec, keep_masks
 
 
 def inherit_threshold(
@@ -62,9 +61,11 @@ def mutate(
 ) -> dict[str, Tensor]:
     """One MGE resample of each member around itself, at the member's own threshold.
 
-    The members' thresholds differ, and so do their keep masks: each is one
-    :class:`~mge.generator.LatentSampler` draw. The loop runs over members, each draw over all tensors
-    at once; next to the discriminator's forward passes on the children it costs little.
+    The rule of :class:`~mge.generator.LatentSampler`, per member and tensor: keep the
+    highest-energy coefficients holding a fraction t of the energy, redraw the others from
+    N(mu, (alpha sigma)^2), mu and sigma being the mean and std of the coefficients they replace
+    (mu = 0 with ``zero_mean``). The members' thresholds differ, and so do their keep masks, but
+    every step runs on all members at once (:func:`mge.latent.keep_masks`), one tensor at a time.
 
     Args:
         members: stacked parameters ``{name: (C, *shape)}``.
@@ -72,7 +73,7 @@ def mutate(
         codec: the latent space.
         alpha: scale on the std of the resampled coefficients.
         zero_mean: resample around 0 instead of the replaced coefficients' mean.
-        generator: the noise source; drawn from in member order.
+        generator: the noise source; one draw of (C, size) per tensor, in the members' tensor order.
 
     Returns:
         The mutants ``{name: (C, *shape)}`` in float32.
@@ -80,8 +81,18 @@ def mutate(
     n = thresholds.shape[0]
     if n == 0:
         return {name: t[:0].to(torch.float32) for name, t in members.items()}
-    rows = []
-    for i in range(n):
-        sampler = LatentSampler({name: t[i] for name, t in members.items()}, codec, zero_mean=zero_mean)
-        rows.append(sampler.sample(1, threshold=float(thresholds[i]), alpha=alpha, generator=generator))
-    return {name: torch.cat([row[name] for row in rows]) for name in members}
+    mutants = {}
+    for name, w in members.items():
+        x = w.to(torch.float32)
+        shape = x.shape[1:]
+        z = codec.encode(x, shape).reshape(n, -1)  # (C, K)
+        keep = keep_masks(z.square(), thresholds)  # (C, K)
+        replaced = (~keep).to(z.dtype)
+        count = replaced.sum(dim=1, keepdim=True).clamp(min=1)  # (C, 1)
+        mean = (z * replaced).sum(dim=1, keepdim=True) / count  # of the replaced coefficients
+        sigma = alpha * (((z - mean) * replaced).square().sum(dim=1, keepdim=True) / count).sqrt()  # their std
+        mu = torch.zeros_like(mean) if zero_mean else mean
+        noise = torch.randn(z.shape, generator=generator, device=generator.device).to(z.device)
+        delta = torch.where(keep, 0.0, mu + sigma * noise - z).reshape(x.shape)  # 0 on kept coefficients
+        mutants[name] = x + codec.decode(delta, shape)
+    return mutants

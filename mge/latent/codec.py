@@ -96,6 +96,33 @@ def keep_mask(energy: Tensor, threshold: float) -> Tensor:
     return mask.reshape(energy.shape)
 
 
+def keep_masks(energy: Tensor, thresholds: Tensor) -> Tensor:
+    """:func:`keep_mask` of every row at its own threshold, as one batched operation.
+
+    Args:
+        energy: ``(B, K)`` squared coefficients, one flattened tensor per row.
+        thresholds: ``(B,)`` thresholds t in (0, 1].
+
+    Returns:
+        A ``(B, K)`` bool mask; row b equals ``keep_mask(energy[b], thresholds[b])`` exactly.
+    """
+    t = thresholds.double().reshape(-1, 1).to(energy.device)  # (B, 1)
+    if energy.dim() != 2 or t.shape[0] != energy.shape[0]:
+        raise ValueError(
+            f"keep_masks needs energy (B, K) and thresholds (B,), got {tuple(energy.shape)}, {tuple(thresholds.shape)}."
+        )
+    if not bool(((t > 0) & (t <= 1)).all()):
+        raise ValueError(f"Energy thresholds t must lie in (0, 1], got {thresholds.tolist()}.")
+    flat = energy.double()
+    order = torch.sort(flat, dim=1, descending=True, stable=True).indices  # (B, K)
+    cumulative = torch.cumsum(flat.gather(1, order), dim=1)
+    total = cumulative[:, -1:]  # (B, 1)
+    n_keep = (torch.searchsorted(cumulative, t * total) + 1).clamp(max=flat.shape[1])  # (B, 1)
+    n_keep = torch.where((t >= 1) | (total <= 0), flat.shape[1], n_keep)  # keep all: t = 1, or no energy at all
+    ranked = torch.arange(flat.shape[1], device=flat.device) < n_keep  # (B, K) in energy order
+    return torch.zeros_like(ranked).scatter(1, order, ranked)
+
+
 class LatentCodec:
     """Maps parameter tensors of fixed shapes to DCT coefficients and back.
 

@@ -23,6 +23,7 @@ POOL_KINDS = ("mge", "evolved", "noise", "independent", "snapshot")
 SEED_BASE = "seed"  # the base of a pool generated from one seed
 _BASE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 ARCHITECTURE_KEYS = ("arch", "arch_kwargs", "num_classes", "in_channels", "image_size")
+LINEAGE_SEPARATOR = ":"  # a parent "<name>:<id>" is member <id> of the pool the manifest's lineage calls <name>
 
 
 def base_file(name: str) -> str:
@@ -37,7 +38,7 @@ class NewMember:
     """What the producer of a member knows about it: its lineage and its scores."""
 
     operator: str  # what made it: "mge", "mutation", "fusion", "noise", "independent", "snapshot", ...
-    parents: tuple[str, ...]  # member ids of this pool, or base names (e.g. "seed")
+    parents: tuple[str, ...]  # member ids of this pool, base names (e.g. "seed"), or "<lineage name>:<id>"
     generation: int = 0  # MGE round, or evolution generation
     base: str = SEED_BASE  # the base whose tensors fill what the member does not carry
     threshold: float | None = None  # energy threshold t it was drawn with
@@ -79,6 +80,24 @@ class BaseRecord:
     source: Mapping[str, Any]  # where it came from: path, file sha256, the seed's metadata
 
 
+@dataclass(frozen=True)
+class LineageRecord:
+    """Another pool that members of this one name as parents (``"<name>:<member id>"``).
+
+    An evolved population names members of its history pool and of the MGE pool it started from.
+    Nothing is read from it when this pool loads: :meth:`mge.pool.Pool.lineage_pool` opens and
+    checks it on demand.
+    """
+
+    path: str  # its folder: absolute, or relative to this pool's folder
+    pool_hash: str  # its Pool.pool_hash() when this pool was written
+
+
+def lineage_parent(name: str, member_id: str) -> str:
+    """The parent reference to member ``member_id`` of lineage pool ``name``."""
+    return f"{name}{LINEAGE_SEPARATOR}{member_id}"
+
+
 @dataclass
 class Manifest:
     """The parsed ``manifest.json`` of a pool."""
@@ -94,6 +113,7 @@ class Manifest:
     finished: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
     upgraded_from: str | None = None  # "mge-pool/1" when read from a format-1 manifest
+    lineage: dict[str, LineageRecord] = field(default_factory=dict)  # other pools that parents refer to
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -108,7 +128,19 @@ class Manifest:
             "state": self.state,
             "finished": self.finished,
             "summary": self.summary,
+            "lineage": {name: asdict(record) for name, record in self.lineage.items()},
         }
+
+
+def unknown_parents(parents: tuple[str, ...], ids: set[str], manifest: Manifest) -> list[str]:
+    """The parents that are neither in ``ids``, nor a base, nor a reference into a declared lineage pool."""
+    return [
+        p
+        for p in parents
+        if p not in ids
+        and p not in manifest.bases
+        and not (LINEAGE_SEPARATOR in p and p.split(LINEAGE_SEPARATOR, 1)[0] in manifest.lineage)
+    ]
 
 
 # --------------------------------------------------------------------------- strict reading
@@ -226,6 +258,7 @@ def parse_manifest(data: Any, where: str) -> Manifest:
         kind=kind,
         architecture=_architecture(data.get("architecture"), where),
         bases=bases,
+        lineage=_lineage(data.get("lineage", {}), where),
         targets=_string_list(data.get("targets"), "targets", where),
         config=_get(data, "config", dict, where),
         members=members,
@@ -238,8 +271,24 @@ def parse_manifest(data: Any, where: str) -> Manifest:
     return manifest
 
 
+def _lineage(data: Any, where: str) -> dict[str, LineageRecord]:
+    if not isinstance(data, dict):
+        raise PoolError(f"{where}: 'lineage' must be an object, got {_short(data)}.")
+    lineage = {}
+    for name, record in data.items():
+        record_where = f"{where} lineage {name!r}"
+        if not _BASE_NAME.fullmatch(name):
+            raise PoolError(f"{record_where}: a lineage name must be lower-case letters, digits, '_' or '-'.")
+        if not isinstance(record, dict):
+            raise PoolError(f"{record_where} must be an object, got {_short(record)}.")
+        lineage[name] = LineageRecord(
+            path=_get(record, "path", str, record_where), pool_hash=_get(record, "pool_hash", str, record_where)
+        )
+    return lineage
+
+
 def check_references(manifest: Manifest, where: str) -> None:
-    """Members name existing bases, unique ids and earlier members as parents."""
+    """Members name existing bases, unique ids and, as parents, earlier members, bases or lineage pools' members."""
     if not manifest.targets or len(set(manifest.targets)) != len(manifest.targets):
         raise PoolError(f"{where}: 'targets' must be a non-empty list of distinct tensor names.")
     seen: set[str] = set()
@@ -251,7 +300,7 @@ def check_references(manifest: Manifest, where: str) -> None:
             )
         if member.id in seen:
             raise PoolError(f"{where}: member id {member.id!r} appears twice.")
-        unknown = [p for p in member.parents if p not in seen and p not in manifest.bases]
+        unknown = unknown_parents(member.parents, seen, manifest)
         if unknown:
             raise PoolError(f"{where}: member {member.id} names unknown parents {unknown}.")
         seen.add(member.id)

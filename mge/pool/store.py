@@ -49,11 +49,13 @@ from mge.pool.manifest import (
     POOL_FORMAT,
     POOL_KINDS,
     BaseRecord,
+    LineageRecord,
     Manifest,
     MemberRecord,
     NewMember,
     base_file,
     parse_manifest,
+    unknown_parents,
 )
 from mge.pool.seed import PICKLE_SUFFIXES, SeedModel, check_finite, read_seed_file
 
@@ -146,6 +148,25 @@ class Pool:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def lineage_pool(self, name: str) -> Pool:
+        """The pool that parents ``"<name>:<id>"`` refer to, loaded, verified and checked to be the one recorded.
+
+        Raises:
+            PoolError: ``name`` is not in the manifest's lineage, or the pool there has changed.
+            FileNotFoundError: the pool is no longer where it was recorded.
+        """
+        record = self.manifest.lineage.get(name)
+        if record is None:
+            raise PoolError(f"Pool {self.root} has no lineage pool {name!r} (it has {sorted(self.manifest.lineage)}).")
+        path = Path(record.path)
+        pool = Pool.load(path if path.is_absolute() else self.root / path)
+        if pool.pool_hash() != record.pool_hash:
+            raise PoolError(
+                f"Lineage pool {name!r} of {self.root} at {pool.root} is not the pool recorded (its hash differs): "
+                "it was changed or replaced after this pool was written."
+            )
+        return pool
 
     def build(self, base: str | None = None) -> nn.Module:
         """The architecture holding base ``base`` (the first by default), in eval mode."""
@@ -308,6 +329,7 @@ class PoolWriter:
         targets: Sequence[str],
         config: Mapping[str, Any],
         sources: Mapping[str, Mapping[str, Any]] | None = None,
+        lineage: Mapping[str, LineageRecord] | None = None,
     ) -> PoolWriter:
         """Start the pool at ``root``, or resume it if it is an unfinished pool made the same way.
 
@@ -321,6 +343,8 @@ class PoolWriter:
             config: what decides the members (JSON-serialisable); a pool is only resumed under the
                 same config.
             sources: per base, where it came from (path, file hash, metadata), for the record.
+            lineage: other pools whose members this pool's members name as parents (``"<name>:<id>"``);
+                a pool is only resumed under the same.
 
         Raises:
             PoolError: ``root`` is a file, holds files but no manifest, or holds another pool.
@@ -339,7 +363,7 @@ class PoolWriter:
         lock.acquire()
         try:
             if (root / MANIFEST).is_file():
-                manifest = cls._resumable(root, kind, bases, plain)
+                manifest = cls._resumable(root, kind, bases, plain, dict(lineage or {}))
                 remove_leftovers(root)
                 return cls(root, manifest, lock, resumed=True)
             remove_leftovers(root)
@@ -349,7 +373,8 @@ class PoolWriter:
                     f"pool_dir {root} holds files but no {MANIFEST} ({', '.join(others[:5])}): it is not a pool, and "
                     "mge never overwrites what it did not write. Give an empty or new folder."
                 )
-            return cls(root, cls._create(root, kind, bases, targets, plain, sources or {}), lock, resumed=False)
+            manifest = cls._create(root, kind, bases, targets, plain, sources or {}, dict(lineage or {}))
+            return cls(root, manifest, lock, resumed=False)
         except BaseException:
             lock.release()
             raise
@@ -362,6 +387,7 @@ class PoolWriter:
         targets: Sequence[str],
         config: dict[str, Any],
         sources: Mapping[str, Mapping[str, Any]],
+        lineage: dict[str, LineageRecord],
     ) -> Manifest:
         first = next(iter(bases.values()))
         architecture = {k: first.header()[k] for k in ARCHITECTURE_KEYS}
@@ -378,12 +404,20 @@ class PoolWriter:
         unknown = [t for t in targets if t not in first.state_dict]
         if unknown or not targets:
             raise ValueError(f"Targets {unknown or '[]'} are not tensors of {architecture['arch']}.")
-        manifest = Manifest(kind=kind, architecture=architecture, bases=records, targets=list(targets), config=config)
+        manifest = Manifest(
+            kind=kind, architecture=architecture, bases=records, targets=list(targets), config=config, lineage=lineage
+        )
         atomic_write_json(manifest.to_json(), root / MANIFEST)
         return manifest
 
     @staticmethod
-    def _resumable(root: Path, kind: str, bases: Mapping[str, SeedModel], config: dict[str, Any]) -> Manifest:
+    def _resumable(
+        root: Path,
+        kind: str,
+        bases: Mapping[str, SeedModel],
+        config: dict[str, Any],
+        lineage: dict[str, LineageRecord],
+    ) -> Manifest:
         pool = Pool.load(root, verify=True)  # continue only what is intact
         manifest = pool.manifest
         if manifest.upgraded_from:
@@ -402,6 +436,11 @@ class PoolWriter:
                 f"Pool {root} exists and was made with a different config "
                 f"({', '.join(_differing_keys(manifest.config, config))} differ), so it cannot be "
                 "resumed. Pick another output folder, or delete it to start over."
+            )
+        if manifest.lineage != lineage:
+            raise PoolError(
+                f"Pool {root} exists and names other lineage pools ({sorted(manifest.lineage)}, recorded with their "
+                "hashes), so it cannot be resumed. Pick another output folder, or delete it to start over."
             )
         return manifest
 
@@ -430,13 +469,13 @@ class PoolWriter:
         rows = {v.shape[0] for v in params.values()}
         if rows != {len(members)}:
             raise ValueError(f"append got {len(members)} members but tensors with {sorted(rows)} rows.")
-        known = {m.id for m in self.members} | set(self.manifest.bases)
+        known = {m.id for m in self.members}
         shard = f"{SHARD_PREFIX}{self._shards:05d}.safetensors"
         atomic_save_safetensors(params, self.root / shard, {"format": POOL_FORMAT})
         self._shards += 1
         ids = []
         for i, member in enumerate(members):
-            unknown = [p for p in member.parents if p not in known]
+            unknown = unknown_parents(member.parents, known, self.manifest)
             if unknown or member.base not in self.manifest.bases:
                 raise ValueError(f"New member {i} names unknown parents {unknown} or base {member.base!r}.")
             tensors = {k: v[i] for k, v in params.items()}

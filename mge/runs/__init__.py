@@ -6,6 +6,7 @@ The command-line entry points (``mge/cli``), the benchmarks and the experiments 
 from mge.runs.baselines import BaselineReport, BaselineSettings, make_baseline
 from mge.runs.device import resolve_device
 from mge.runs.evaluate import EvalOptions, EvalReport, EvalSettings, evaluate_pools
+from mge.runs.evolve import EvolveReport, EvolveSettings, FromPool, FromSeed, evolve_population
 from mge.runs.generate import GenerateReport, GenerateSettings, generate_pool, seed_datamodule
 from mge.runs.pools import comparison_datamodule, load_pools, pool_data
 from mge.runs.timing import TrainingStepTimer, TrainingTimeReference
@@ -17,6 +18,10 @@ __all__ = [
     "EvalOptions",
     "EvalReport",
     "EvalSettings",
+    "EvolveReport",
+    "EvolveSettings",
+    "FromPool",
+    "FromSeed",
     "GenerateReport",
     "GenerateSettings",
     "OptimSettings",
@@ -26,6 +31,7 @@ __all__ = [
     "TrainingTimeReference",
     "comparison_datamodule",
     "evaluate_pools",
+    "evolve_population",
     "generate_pool",
     "load_pools",
     "make_baseline",

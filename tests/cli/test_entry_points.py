@@ -25,12 +25,15 @@ def run(args: list[str], tmp_path: Path, cwd: Path = REPO_ROOT, **env: str) -> s
     )
 
 
-def test_main_job_trains_generates_and_prints_the_table(tmp_path):
+def test_main_job_trains_generates_evolves_and_prints_the_table(tmp_path):
     result = run(["mge.cli.main", *FAST, "logger=none", "progress=false", f"hydra.run.dir={tmp_path}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "seed test accuracy" in result.stdout and "ratio to one seed training" in result.stdout
+    assert "E-MGE soft-vote ensemble test accuracy" in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["generate"]["n_kept"] == 4  # debug=fast asks for 4
+    assert metrics["evolve"]["generations"] == 2 and metrics["evolve"]["population_size"] == 4
+    assert (tmp_path / "population" / "manifest.json").is_file() and (tmp_path / "history.png").is_file()
     assert "run folder:" in result.stdout
     assert (tmp_path / "seed.safetensors").is_file() and (tmp_path / "pool" / "manifest.json").is_file()
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mge.discriminator import Discriminator, DiscriminatorSettings, min_correct, wasserstein_1, wilson_lower_bound
+from mge.evaluation import predict_batched
 from mge.generator import select_targets
 from mge.latent import LatentCodec
 from mge.pool import load_seed
@@ -182,6 +183,28 @@ def test_rejections_by_each_of_the_four_tests_add_up_to_the_rejected_candidates(
     assert [m.nonzero().flatten().tolist() for m in masks] == [[0], [1], [2], [3]]
     assert scores.accepted.tolist() == [False, False, False, False, True]
     assert sum(int(m.sum()) for m in masks) == int((~scores.accepted).sum())
+
+
+def test_exact_accepted_scores_accepted_candidates_on_the_whole_split_with_their_predictions(setup):
+    disc, seed = setup
+    candidates = mixed(seed, 24, 0.3)
+    early = Discriminator(
+        disc.model, seed, disc.inputs, disc.labels, replace(disc.settings, early_stop=True, decision_chunk=7)
+    )
+    plain, exact = early.score(candidates), early.score(candidates, exact_accepted=True)
+    n = len(disc.labels)
+    assert torch.equal(exact.accepted, plain.accepted)
+    assert bool((plain.examples_scored[plain.accepted] < n).any())  # early stopping cut some accepted ones short
+    assert bool((exact.examples_scored[exact.accepted] == n).all())
+    rejected = exact.passed_distribution & ~exact.accepted
+    assert bool((exact.examples_scored[rejected] < n).any())  # rejections still stop early
+    full = predict_batched(disc.model, candidates, disc.inputs)
+    accepted = exact.accepted
+    assert torch.equal(exact.predictions[accepted], full[accepted])
+    torch.testing.assert_close(exact.accuracy[accepted], (full[accepted] == disc.labels).double().mean(dim=1))
+    for i in range(len(accepted)):  # every candidate's predictions up to where it stopped, -1 after
+        k = int(plain.examples_scored[i])
+        assert torch.equal(plain.predictions[i, :k], full[i, :k]) and bool((plain.predictions[i, k:] == -1).all())
 
 
 def test_rejections_per_test_add_up_to_the_rejected_candidates(setup):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mge.evaluation import predict_batched
-from mge.evolution import EvolutionSettings, EvolutionState, Population, evolve, initial_population
+from mge.evolution import EvolutionSettings, EvolutionState, Population, Probe, evolve, initial_population
 from mge.pool.files import tensor_hash
 
 SMALL = {"population_size": 8, "children": 8, "initial_threshold": 0.99, "min_threshold": 0.95}
@@ -119,3 +119,22 @@ def test_a_population_that_does_not_match_its_state_is_refused(digits):
     state.members = state.members[:-1]
     with pytest.raises(ValueError, match="8 members.*7 members"):
         run(digits, settings, population, state)
+
+
+def test_with_the_discriminator_split_as_probe_children_are_not_run_twice(digits):
+    settings = EvolutionSettings(generations=2, **SMALL)
+    probe = Probe.discriminator_split(digits.discriminator, num_classes=10)
+    n_disc = digits.discriminator.inputs.shape[0]
+    population, state = initial_population(
+        digits.pool, discriminator=digits.discriminator, probe=probe, settings=settings, rng_seed=0
+    )
+    assert state.forward_passes == 8 * n_disc  # one pass over the split serves quality and diversity
+    final, final_state = evolve(
+        population, state, settings=settings, codec=digits.codec, discriminator=digits.discriminator, probe=probe
+    )
+    for log in final_state.history:
+        assert log.accepted * n_disc <= log.forward_passes <= log.candidates * n_disc
+    assert any(m.generation > 0 for m in final_state.members), "no child survived: nothing below is tested"
+    full = predict_batched(digits.model, final.params, digits.discriminator.inputs)
+    assert torch.equal(final.predictions, full)  # complete predictions, from the discriminator's scoring
+    assert torch.equal(final.accuracy, (full == digits.discriminator.labels).double().mean(dim=1))

@@ -57,3 +57,18 @@ def test_child_threshold_is_clipped_to_the_bounds():
     parents = torch.tensor([[0.9, 0.9], [0.9, 0.9]], dtype=torch.float64)
     t = inherit_threshold(parents, torch.tensor([-50.0, 50.0]), step=1.0, min_threshold=0.8, max_threshold=0.999)
     assert t.tolist() == pytest.approx([0.999, 0.8])
+
+
+def test_resampled_coefficients_follow_each_members_replaced_coefficients():
+    codec = LatentCodec("flat")
+    g = torch.Generator().manual_seed(3)
+    scale = torch.tensor([1.0, 10.0]).view(2, 1)
+    params = {"w": torch.randn(2, 4000, generator=g) * scale}  # two members, their spectra 10x apart
+    thresholds = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    mutants = mutate(params, thresholds, codec, alpha=1.0, zero_mean=False, generator=g)
+    for i in range(2):
+        z_parent, z_child = codec.encode(params["w"][i], (4000,)), codec.encode(mutants["w"][i], (4000,))
+        redrawn = ~keep_mask(z_parent.square(), 0.5)
+        want, got = z_parent[redrawn], z_child[redrawn]
+        assert got.std() == pytest.approx(want.std(unbiased=False).item(), rel=0.1)
+        assert abs(got.mean() - want.mean()) < 0.1 * want.std()

@@ -107,3 +107,18 @@ def test_matrix_and_fft_routes_compute_torch_dct_transform(n):
     x = torch.randn(4, n, generator=torch.Generator().manual_seed(n))
     torch.testing.assert_close(dct_nd(x, (-1,)), torch_dct.dct(x, norm="ortho"), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(idct_nd(x, (-1,)), torch_dct.idct(x, norm="ortho"), atol=1e-5, rtol=1e-5)
+
+
+def test_batched_keep_masks_equal_keep_mask_row_by_row():
+    from mge.latent import keep_masks
+
+    g = torch.Generator().manual_seed(0)
+    energy = torch.randn(6, 50, generator=g).square()
+    energy[4] = 0.0  # no energy: keep everything
+    energy[5, :10] = 1.0  # ties, broken by position
+    thresholds = torch.tensor([0.5, 0.9, 0.99, 1.0, 0.9, 0.75], dtype=torch.float64)
+    masks = keep_masks(energy, thresholds)
+    for row, t, mask in zip(energy, thresholds.tolist(), masks, strict=True):
+        assert torch.equal(mask, keep_mask(row, t))
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        keep_masks(energy, torch.zeros(6))
