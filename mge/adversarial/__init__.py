@@ -11,15 +11,19 @@ True
 """
 
 from mge.adversarial.attacks import (
+    DEFAULT_LOSS,
     ENSEMBLE_DEFENCES,
+    ENSEMBLE_LOSSES,
     AttackSettings,
     EnsembleDefence,
+    EnsembleLoss,
     attack_ensemble,
     attack_members,
 )
-from mge.adversarial.defences import majority_vote_correct, random_member_accuracy
+from mge.adversarial.defences import MAJORITY_VOTE_TIES, majority_vote_correct, random_member_accuracy
 from mge.adversarial.evaluate import (
     DEFAULT_EPS,
+    ENSEMBLE_ATTACKS,
     AdversarialReport,
     AdversarialSettings,
     correct_by_all,
@@ -31,11 +35,16 @@ from mge.adversarial.plots import plot_robust_accuracy, plot_transfer_matrix
 
 __all__ = [
     "DEFAULT_EPS",
+    "DEFAULT_LOSS",
+    "ENSEMBLE_ATTACKS",
     "ENSEMBLE_DEFENCES",
+    "ENSEMBLE_LOSSES",
+    "MAJORITY_VOTE_TIES",
     "AdversarialReport",
     "AdversarialSettings",
     "AttackSettings",
     "EnsembleDefence",
+    "EnsembleLoss",
     "attack_ensemble",
     "attack_members",
     "check_pixels",

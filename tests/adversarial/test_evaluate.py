@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mge.adversarial import (
+    ENSEMBLE_ATTACKS,
     AdversarialSettings,
     attack_members,
     correct_by_all,
@@ -51,7 +52,7 @@ def test_only_examples_that_every_model_classifies_correctly_are_attacked(traine
 
 
 def test_the_worst_case_of_a_defence_is_no_better_than_any_of_its_attacks(report):
-    attacks = ("fgsm_seed", "pgd_seed", "pgd_vote", "pgd_eot")
+    attacks = ("fgsm_seed", "pgd_seed", *ENSEMBLE_ATTACKS)
     for eps in SETTINGS.eps:
         for pool in report.pools:
             for defence in ("majority_vote", "random_member"):
