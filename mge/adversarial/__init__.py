@@ -31,7 +31,7 @@ from mge.adversarial.evaluate import (
     evaluate_adversarial,
 )
 from mge.adversarial.pixels import check_pixels, normalise, to_pixels
-from mge.adversarial.plots import plot_robust_accuracy, plot_transfer_matrix
+from mge.adversarial.plots import plot_robust_accuracy, plot_transfer_matrices, plot_transfer_matrix
 
 __all__ = [
     "DEFAULT_EPS",
@@ -54,6 +54,7 @@ __all__ = [
     "majority_vote_correct",
     "normalise",
     "plot_robust_accuracy",
+    "plot_transfer_matrices",
     "plot_transfer_matrix",
     "random_member_accuracy",
     "to_pixels",
