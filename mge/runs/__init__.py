@@ -3,6 +3,7 @@
 The command-line entry points (``mge/cli``), the benchmarks and the experiments all call these.
 """
 
+from mge.runs.adversarial import AdversarialRunReport, AdversarialRunSettings, attack_pools
 from mge.runs.device import resolve_device
 from mge.runs.generate import GenerateReport, GenerateSettings, generate_pool, seed_datamodule
 from mge.runs.pools import comparison_datamodule, load_pools, pool_data
@@ -10,6 +11,8 @@ from mge.runs.timing import TrainingStepTimer, TrainingTimeReference
 from mge.runs.train import OptimSettings, TrainReport, TrainSettings, train_seed
 
 __all__ = [
+    "AdversarialRunReport",
+    "AdversarialRunSettings",
     "GenerateReport",
     "GenerateSettings",
     "OptimSettings",
@@ -17,6 +20,7 @@ __all__ = [
     "TrainSettings",
     "TrainingStepTimer",
     "TrainingTimeReference",
+    "attack_pools",
     "comparison_datamodule",
     "generate_pool",
     "load_pools",
