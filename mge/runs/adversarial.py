@@ -40,17 +40,13 @@ from mge.pool import Pool, SeedModel
 from mge.runs.device import resolve_device
 from mge.runs.pools import comparison_datamodule, load_pools, pool_data
 
-# Figures of the T5 table (one row per eps and pool): column -> (defence, attack); see AdversarialRunReport.table.
-TABLE_FIGURES: dict[str, tuple[str, str]] = {
+# The figures of the T5 table taken as they are from the evaluation: column -> (defence, attack).
+MEMBER_FIGURES: dict[str, tuple[str, str]] = {
     "member_transfer_fgsm": ("member", "fgsm_seed"),
     "member_transfer_pgd": ("member", "pgd_seed"),
     "member_white_box": ("member", "pgd_white_box"),
-    "vote_transfer": ("majority_vote", "pgd_seed"),
-    "vote_worst_case": ("majority_vote", "worst_case"),
-    "random_transfer": ("random_member", "pgd_seed"),
-    "random_worst_case": ("random_member", "worst_case"),
 }
-_DEFENCES = {"vote": "majority_vote", "random": "random_member"}
+DEFENCES = {"vote": "majority_vote", "random": "random_member"}  # column prefix -> defence
 
 
 def _check_int(name: str, value: object, low: int, fix: str, *, optional: bool = False) -> None:
@@ -171,21 +167,23 @@ class AdversarialRunReport:
                     "dataset": self.dataset,
                     "eps": eps,
                     "pool": pool,
-                    "series": f"{pool} ({self.dataset})",  # one line per pool and dataset in a sweep's plot
                     "kind": self.pools[pool].kind,
                     "members": len(self.pools[pool].members),
                     "examples": self.adversarial.n_evaluated,
                     "seed_white_box": seed_white_box,
                 }
-                row |= {name: self._accuracy(eps, pool, *key) for name, key in TABLE_FIGURES.items()}
+                row |= {name: self._accuracy(eps, pool, *key) for name, key in MEMBER_FIGURES.items()}
                 matrix = self.adversarial.transfer_matrices[pool][eps]
                 s = matrix.shape[0]
                 off = (matrix.sum() - matrix.diagonal().sum()) / (s * (s - 1)) if s > 1 else None
                 row["matrix_off_diagonal"] = None if off is None else off.item()
-                for prefix, defence in _DEFENCES.items():
+                for prefix, defence in DEFENCES.items():
                     scores = {a: self._accuracy(eps, pool, defence, a) for a in ENSEMBLE_ATTACKS}
                     strongest = min(scores, key=lambda a: scores[a])
+                    row[f"{prefix}_transfer"] = self._accuracy(eps, pool, defence, "pgd_seed")
                     row[f"{prefix}_whole_pool"], row[f"{prefix}_strongest"] = scores[strongest], strongest
+                    row[f"{prefix}_worst_case"] = self._accuracy(eps, pool, defence, "worst_case")
+                row["series"] = f"{pool} ({self.dataset})"  # one line per pool and dataset in a sweep's plot
                 rows.append(row)
         return rows
 
