@@ -108,8 +108,8 @@ def test_the_report_is_json_and_its_rows_make_a_table(report, tmp_path):
 
 
 def test_default_eps_per_dataset_and_a_clear_error_elsewhere():
-    assert default_eps("mnist") == (0.1, 0.2, 0.3)
-    assert default_eps("fashion_mnist") == (0.05, 0.1, 0.2)
+    assert default_eps("mnist") == (0.05, 0.1, 0.2, 0.3)
+    assert default_eps("fashion_mnist") == (0.02, 0.05, 0.1, 0.2)
     with pytest.raises(ValueError, match="cifar10.*AdversarialSettings"):
         default_eps("cifar10")
 

@@ -73,7 +73,7 @@ def test_settings_refuse_bad_values_naming_the_field_and_value(kwargs, field):
 
 
 def test_eps_defaults_to_the_datasets_sweep_and_a_dataset_without_one_needs_eps():
-    assert AdversarialRunSettings().adversarial("mnist").eps == (0.1, 0.2, 0.3)
+    assert AdversarialRunSettings().adversarial("mnist").eps == (0.05, 0.1, 0.2, 0.3)
     assert AdversarialRunSettings(eps=[0.3, 0.1]).adversarial("cifar10").eps == (0.1, 0.3)
     with pytest.raises(ValueError, match="eps is null and dataset 'cifar10' has no default"):
         AdversarialRunSettings().adversarial("cifar10")
