@@ -1,8 +1,8 @@
 """``mge-attack``: adversarial transfer and the pool as a defence (table T5), for labelled pools.
 
-Writes ``metrics.json``, ``t5.md`` / ``t5.csv`` (one row per eps and pool), ``attacks.csv`` (every
-defence and attack), ``robust_accuracy.png`` and ``transfer_matrices.png`` into the run folder; see
-``conf/attack.yaml``.
+Writes ``metrics.json`` (under ``attack``), ``t5.md`` / ``t5.csv`` (one row per eps and pool),
+``attacks.csv`` (every defence and attack), ``robust_accuracy.png`` and ``transfer_matrices.png``
+into the run folder; see ``conf/attack.yaml``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import hydra
 from omegaconf import DictConfig
 
 from mge.adversarial import plot_robust_accuracy, plot_transfer_matrices
-from mge.cli.config import CONF_DIR, ConfigError, job, require, to_plain, write_metrics
+from mge.cli.config import CONF_DIR, ConfigError, finished_or_run, job, require, to_plain
+from mge.cli.loggers import close_stage, stage_loggers
 from mge.reporting import markdown_table, write_csv, write_table
 from mge.runs import AdversarialRunReport, AdversarialRunSettings, attack_pools
 
 POOLS_HINT = "give labelled pool folders, e.g. pools.MGE=<mge-generate run>/pool pools.noise=<pool folder>."
+LABELS = ("eps", "pool", "members")  # the printed columns that say which row it is
 # The columns mge-attack prints (all of them are in t5.md): accuracies on the attacked examples.
 PRINTED = {
     "eps": "eps",
@@ -62,13 +64,25 @@ def pool_paths(cfg: DictConfig) -> dict[str, str]:
 
 
 def attack(cfg: DictConfig) -> AdversarialRunReport:
-    """Validate ``cfg``, run :func:`mge.runs.attack_pools`, write the tables and figures (not ``metrics.json``)."""
-    report = attack_pools(pool_paths(cfg), attack_settings(cfg))
+    """Validate ``cfg``, run :func:`mge.runs.attack_pools`, write the tables and figures, log the stage."""
+    paths, settings = pool_paths(cfg), attack_settings(cfg)
+    loggers = stage_loggers(cfg, "attack")
+    report = attack_pools(paths, settings)
     output = Path(cfg.paths.output_dir)
-    write_table(report.table(), output, "t5")
-    write_csv(report.adversarial.rows(), output / "attacks.csv")
-    plot_robust_accuracy(report.adversarial, output / "robust_accuracy.png")
-    plot_transfer_matrices(report.adversarial, output / "transfer_matrices.png")
+    table = report.table()
+    files = [
+        *write_table(table, output, "t5"),
+        write_csv(report.adversarial.rows(), output / "attacks.csv"),
+        plot_robust_accuracy(report.adversarial, output / "robust_accuracy.png"),
+        plot_transfer_matrices(report.adversarial, output / "transfer_matrices.png"),
+    ]
+    steps = {eps: i for i, eps in enumerate(report.adversarial.settings.eps)}  # one logging step per eps
+    for row in table:
+        values = {f"attack/{row['pool']}/{k}": row[k] for k in PRINTED if k not in LABELS and row[k] is not None}
+        for logger in loggers:
+            logger.log_metrics(values, step=steps[row["eps"]])
+    figures = {f"{row['pool']}/eps={row['eps']:g}": {k: row[k] for k in PRINTED if k not in LABELS} for row in table}
+    close_stage(loggers, "attack", figures, files=files)
     return report
 
 
@@ -81,8 +95,7 @@ def summary_table(metrics: dict[str, Any]) -> str:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="attack")
 def main(cfg: DictConfig) -> None:
     with job(cfg):
-        metrics = attack(cfg).to_dict()
-        write_metrics(metrics, cfg.paths.output_dir)
+        metrics = finished_or_run(cfg, lambda: {"attack": attack(cfg).to_dict()})["attack"]
         print(
             f"{metrics['dataset']}: {metrics['examples']} test examples that the seed and every evaluated member "
             f"classify correctly ({metrics['agreeing']} of {metrics['scanned']} checked); accuracies under attack:"

@@ -183,7 +183,7 @@ class AdversarialRunReport:
                     row[f"{prefix}_transfer"] = self._accuracy(eps, pool, defence, "pgd_seed")
                     row[f"{prefix}_whole_pool"], row[f"{prefix}_strongest"] = scores[strongest], strongest
                     row[f"{prefix}_worst_case"] = self._accuracy(eps, pool, defence, "worst_case")
-                row["series"] = f"{pool} ({self.dataset})"  # one line per pool and dataset in a sweep's plot
+                row["panel"] = f"{self.dataset}, eps {eps:g}"  # a sweep plot's row of panels: one dataset and budget
                 rows.append(row)
         return rows
 

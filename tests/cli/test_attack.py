@@ -18,7 +18,7 @@ from mge.errors import ConfigError
 from mge.pool import load_seed
 from tests.helpers import REPO_ROOT, compose_config, write_noise_pool
 
-SMALL = ["eps=[0.1]", "steps=2", "examples=30", "members=2", "matrix_members=2"]
+SMALL = ["logger=none", "eps=[0.1]", "steps=2", "examples=30", "members=2", "matrix_members=2"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -76,13 +76,13 @@ def test_the_t5_experiment_points_at_each_datasets_pools_and_ends_in_its_table(t
     assert pool_paths(cfg) == {
         "MGE": "/a/mnist/seed0-mge/pool",
         "E-MGE": "/a/mnist/seed0-emge/pool",
-        "noise": "/a/mnist/seed0-noise/pool",
-        "independent": "/a/mnist/independent/pool",
+        "noise": "/a/mnist/baselines/noise_gated/pool",
+        "independent": "/a/mnist/baselines/independent/pool",
     }
     settings = attack_settings(cfg)
     assert (settings.members, settings.matrix_members, settings.examples, settings.steps) == (5, 5, 500, 40)
     report = instantiate(cfg.hydra.callbacks.t5_table)
-    assert report.rows == "metrics.table" and report.x == "eps"
+    assert report.rows_from == "metrics.attack.table" and report.x == "pool" and report.group == "panel"
 
 
 def test_the_console_script_turns_a_missing_pool_folder_into_one_error_line(tmp_path):

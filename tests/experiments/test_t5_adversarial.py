@@ -16,7 +16,7 @@ def test_the_sweep_over_pool_folders_writes_one_row_per_dataset_eps_and_pool(dig
     for i in range(2):  # two "datasets": the experiment's layout of pools in a folder each
         folder = tmp_path / f"artifacts{i}"
         write_noise_pool(folder / "seed0-mge" / "pool", seed, 3, 0.05, rng_seed=10 * i + 1)
-        write_noise_pool(folder / "seed0-noise" / "pool", seed, 3, 0.1, rng_seed=10 * i + 2)
+        write_noise_pool(folder / "baselines" / "noise_gated" / "pool", seed, 3, 0.1, rng_seed=10 * i + 2)
         folders.append(str(folder))
     sweep = tmp_path / "sweep"
     result = subprocess.run(
@@ -34,6 +34,6 @@ def test_the_sweep_over_pool_folders_writes_one_row_per_dataset_eps_and_pool(dig
     assert all(float(r["vote_worst_case"]) <= float(r["vote_transfer"]) for r in rows)
     assert (sweep / "t5_adversarial.png").stat().st_size > 0 and (sweep / "t5_adversarial.md").is_file()
     assert (sweep / "0" / "transfer_matrices.png").is_file() and (sweep / "1" / "t5.md").is_file()
-    metrics = json.loads((sweep / "1" / "metrics.json").read_text())  # what each job's main() wrote
+    metrics = json.loads((sweep / "1" / "metrics.json").read_text())["attack"]  # what each job's main() wrote
     assert metrics["pools"]["noise"]["path"].startswith(folders[1]) and metrics["seed"]["pool"] == "MGE"
     assert result.stdout.count("run folder:") == 2 and "vote, worst case" in result.stdout
