@@ -75,7 +75,7 @@ def test_the_t5_experiment_points_at_each_datasets_pools_and_ends_in_its_table(t
     cfg = compose_config("attack", ["experiment=t5_adversarial", "artifacts=/a/mnist"], tmp_path)
     assert pool_paths(cfg) == {
         "MGE": "/a/mnist/seed0-mge/pool",
-        "E-MGE": "/a/mnist/seed0-emge/pool",
+        "E-MGE": "/a/mnist/seed0-emge/sharing-lambda4/population",
         "noise": "/a/mnist/baselines/noise_gated/pool",
         "independent": "/a/mnist/baselines/independent/pool",
     }
