@@ -65,3 +65,17 @@ def write_pool(
         writer.append(params, [NewMember(operator="mge", parents=("seed",), generation=r)] * per_round)
         writer.checkpoint({"round": r}, {"round": r})
     return writer
+
+
+def write_noise_pool(
+    root: Path, base: SeedModel, n: int, scale: float, *, rng_seed: int, targets: list[str] | None = None
+) -> Path:
+    """``n`` members around ``base``: relative Gaussian noise on ``targets`` (default: every weight and bias)."""
+    names = targets or [k for k in base.state_dict if k.endswith(("weight", "bias"))]
+    g = torch.Generator().manual_seed(rng_seed)
+    state = base.state_dict
+    params = {k: state[k] + scale * state[k].std() * torch.randn(n, *state[k].shape, generator=g) for k in names}
+    with PoolWriter.open(root, kind="noise", bases={"seed": base}, targets=names, config={"n": n}) as writer:
+        writer.append(params, [NewMember(operator="noise", parents=("seed",))] * n)
+        writer.finish({})
+    return root

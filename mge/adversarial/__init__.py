@@ -11,15 +11,19 @@ True
 """
 
 from mge.adversarial.attacks import (
+    DEFAULT_LOSS,
     ENSEMBLE_DEFENCES,
+    ENSEMBLE_LOSSES,
     AttackSettings,
     EnsembleDefence,
+    EnsembleLoss,
     attack_ensemble,
     attack_members,
 )
-from mge.adversarial.defences import majority_vote_correct, random_member_accuracy
+from mge.adversarial.defences import MAJORITY_VOTE_TIES, majority_vote_correct, random_member_accuracy
 from mge.adversarial.evaluate import (
     DEFAULT_EPS,
+    ENSEMBLE_ATTACKS,
     AdversarialReport,
     AdversarialSettings,
     correct_by_all,
@@ -27,15 +31,20 @@ from mge.adversarial.evaluate import (
     evaluate_adversarial,
 )
 from mge.adversarial.pixels import check_pixels, normalise, to_pixels
-from mge.adversarial.plots import plot_robust_accuracy, plot_transfer_matrix
+from mge.adversarial.plots import plot_robust_accuracy, plot_transfer_matrices, plot_transfer_matrix
 
 __all__ = [
     "DEFAULT_EPS",
+    "DEFAULT_LOSS",
+    "ENSEMBLE_ATTACKS",
     "ENSEMBLE_DEFENCES",
+    "ENSEMBLE_LOSSES",
+    "MAJORITY_VOTE_TIES",
     "AdversarialReport",
     "AdversarialSettings",
     "AttackSettings",
     "EnsembleDefence",
+    "EnsembleLoss",
     "attack_ensemble",
     "attack_members",
     "check_pixels",
@@ -45,6 +54,7 @@ __all__ = [
     "majority_vote_correct",
     "normalise",
     "plot_robust_accuracy",
+    "plot_transfer_matrices",
     "plot_transfer_matrix",
     "random_member_accuracy",
     "to_pixels",

@@ -6,6 +6,13 @@
   steps of ``step_size`` along the gradient's sign, each projected back onto the eps-ball and
   [0, 1], from a uniformly random start in the ball, with restarts. FGSM is PGD with one step of
   size eps and no random start, so both run through one loop.
+- By default every iterate after a step is a candidate, and per attacked unit the most harmful
+  one is kept (misclassified beats not, then the higher loss), not the last: sign steps of a
+  fixed size oscillate around the boundary, so the last iterate can be correctly classified
+  where an earlier one was not. The losses are those computed for the gradients anyway, so this
+  costs nothing (Croce and Hein 2020, "Reliable evaluation of adversarial robustness with an
+  ensemble of diverse parameter-free attacks", keep the best point the same way).
+  ``keep_best=False`` returns the last iterate, as ART and Madry et al. do.
 
 Inputs are pixels in [0, 1] (:mod:`mge.adversarial.pixels`); the loss normalises them before the
 model, so eps is in pixel units whatever the dataset's normalisation.
@@ -18,14 +25,29 @@ terms, and the random starts are drawn per example, once per restart, and shared
 
 A pool used as a defence is attacked as a whole by :func:`attack_ensemble` (one adversarial input
 per example, shared by all members), so that its robustness is measured against an attacker who
-knows the defence, not only against examples transferred from the seed:
+knows the defence, not only against examples transferred from the seed. The attack judges its
+candidates (iterates and restarts) by the defence it targets (``defence``):
 
-- ``"vote"``: PGD on the members' averaged logits, the differentiable stand-in for the majority
-  vote (and the soft vote);
-- ``"random_member"``: PGD with expectation over transformation (Athalye et al. 2018,
-  "Synthesizing robust adversarial examples"; "Obfuscated gradients give a false sense of
-  security"): the gradient of the mean per-member loss, i.e. of the expected loss under the
-  defence's random choice of member, computed exactly over all members instead of sampled.
+- ``"vote"``: a candidate that defeats the majority vote beats one that does not;
+- ``"random_member"``: the fewer members a candidate leaves right, the better (the defence's
+  exact expected accuracy);
+
+and ascends one of three differentiable losses (``loss``, :data:`ENSEMBLE_LOSSES`):
+
+- ``"logits"``: the cross-entropy of the members' averaged logits, a stand-in for the vote;
+- ``"members"``: the mean per-member cross-entropy, i.e. the expected loss under the defence's
+  random choice of member, computed exactly over all members instead of sampled: expectation over
+  transformation (Athalye et al. 2018, "Synthesizing robust adversarial examples"; "Obfuscated
+  gradients give a false sense of security");
+- ``"probabilities"``: the cross-entropy of the members' averaged probabilities, ``-log`` of the
+  mean probability of the true class. Its gradient weighs each member by the probability it
+  still gives the true class, so members already fooled stop pulling and the step goes to those
+  still right: what both a vote and a random draw need. The other two can be dominated by a few
+  members whose logits or losses are already large.
+
+The defaults (:data:`DEFAULT_LOSS`) are ``"logits"`` for the vote and ``"members"`` (EOT) for the
+random member; an evaluation should run several and keep the worst case per example
+(:func:`mge.adversarial.evaluate_adversarial` does).
 """
 
 from __future__ import annotations
@@ -45,6 +67,9 @@ from mge.evaluation import batched_logits, stacked_size
 
 EnsembleDefence = Literal["vote", "random_member"]
 ENSEMBLE_DEFENCES: tuple[EnsembleDefence, ...] = ("vote", "random_member")
+EnsembleLoss = Literal["logits", "members", "probabilities"]
+ENSEMBLE_LOSSES: tuple[EnsembleLoss, ...] = ("logits", "members", "probabilities")
+DEFAULT_LOSS: dict[EnsembleDefence, EnsembleLoss] = {"vote": "logits", "random_member": "members"}
 
 # x_adv -> (loss to ascend, harm to the defence), both per attacked unit: (B, n) for members, (n,) for a pool.
 Objective = Callable[[Tensor], tuple[Tensor, Tensor]]
@@ -79,6 +104,7 @@ class AttackSettings:
     restarts: int = 1  # independent random starts; per example and member the worst case is kept
     random_start: bool = True  # start uniformly in the eps-ball (Madry et al. 2018); FGSM: False
     seed: int = 0  # seeds the random starts: the same seed gives the same adversarial examples
+    keep_best: bool = True  # keep each unit's most harmful iterate, not the last (see the module docstring)
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -93,8 +119,9 @@ class AttackSettings:
             )
         _check_int(name, "steps", self.steps, 1, "Use 1 for FGSM and tens for PGD (e.g. 40).")
         _check_int(name, "restarts", self.restarts, 1, "Use 1, or more for a stronger attack.")
-        if not isinstance(self.random_start, bool):
-            raise ValueError(f"{name}.random_start must be true or false, got {self.random_start!r}.")
+        for flag in ("random_start", "keep_best"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{name}.{flag} must be true or false, got {getattr(self, flag)!r}.")
         if self.restarts > 1 and not self.random_start:
             raise ValueError(
                 f"{name}.restarts = {self.restarts} without random_start repeats the same attack. "
@@ -111,7 +138,14 @@ class AttackSettings:
 
     @classmethod
     def pgd(
-        cls, eps: float, *, steps: int = 40, relative_step: float = 2.5, restarts: int = 1, seed: int = 0
+        cls,
+        eps: float,
+        *,
+        steps: int = 40,
+        relative_step: float = 2.5,
+        restarts: int = 1,
+        seed: int = 0,
+        keep_best: bool = True,
     ) -> AttackSettings:
         """PGD (Madry et al. 2018) with step ``relative_step * eps / steps``.
 
@@ -121,7 +155,14 @@ class AttackSettings:
         """
         _check_real(cls.__name__, "relative_step", relative_step, 0.0, math.inf, "Use e.g. 2.5.")
         _check_int(cls.__name__, "steps", steps, 1, "Use tens of steps for PGD (e.g. 40).")
-        return cls(eps=eps, step_size=relative_step * eps / steps, steps=steps, restarts=restarts, seed=seed)
+        return cls(
+            eps=eps,
+            step_size=relative_step * eps / steps,
+            steps=steps,
+            restarts=restarts,
+            seed=seed,
+            keep_best=keep_best,
+        )
 
 
 # --------------------------------------------------------------------------- the loop
@@ -131,31 +172,38 @@ def _pgd(objective: Objective, x: Tensor, members: int | None, settings: AttackS
     """Adversarial inputs ``(B, n, C, H, W)`` (``members = B``) or ``(n, C, H, W)`` (``None``).
 
     ``starts`` ``(restarts, n, C, H, W)`` are the random offsets in [-1, 1], scaled by eps here.
+    Per unit, the most harmful candidate is kept: more harm (misclassified beats not), then a
+    higher loss. Candidates are the last iterate of every restart, and with ``keep_best`` every
+    iterate after a step (never the start itself, so FGSM stays one full step).
     """
     lo, hi = (x - settings.eps).clamp(min=0.0), (x + settings.eps).clamp(max=1.0)  # the eps-ball within [0, 1]
     shape = x.shape if members is None else (members, *x.shape)
+    best: list[Tensor] = []  # [x, loss, harm] of the most harmful candidate so far
 
-    def run(restart: int) -> tuple[Tensor, Tensor, Tensor]:
-        """The last iterate of one restart, with its loss and harm."""
+    def consider(x_adv: Tensor, loss: Tensor, harm: Tensor) -> None:
+        if not best:
+            best.extend((x_adv, loss, harm))
+            return
+        best_x, best_loss, best_harm = best
+        worse = (harm > best_harm) | ((harm == best_harm) & (loss > best_loss))
+        best[0] = torch.where(worse.view(*worse.shape, *[1] * (x_adv.dim() - worse.dim())), x_adv, best_x)
+        best[1], best[2] = torch.where(worse, loss, best_loss), torch.where(worse, harm, best_harm)
+
+    for restart in range(settings.restarts):
         start = x + settings.eps * starts[restart] if settings.random_start else x
         x_adv = torch.minimum(torch.maximum(start, lo), hi).expand(shape).clone()  # (B, n, C, H, W) or (n, C, H, W)
-        for _ in range(settings.steps):
+        for step in range(settings.steps):
             x_adv.requires_grad_(True)
             with torch.enable_grad():
-                loss, _ = objective(x_adv)
+                loss, harm = objective(x_adv)
                 (grad,) = torch.autograd.grad(loss.sum(), x_adv)
-            x_adv = torch.minimum(torch.maximum(x_adv.detach() + settings.step_size * grad.sign(), lo), hi)
+            x_adv = x_adv.detach()
+            if settings.keep_best and step > 0:  # the iterate after step - 1, scored by this step's forward pass
+                consider(x_adv, loss.detach(), harm.detach())
+            x_adv = torch.minimum(torch.maximum(x_adv + settings.step_size * grad.sign(), lo), hi)
         with torch.no_grad():
-            return (x_adv, *objective(x_adv))
-
-    best_x, best_loss, best_harm = run(0)
-    for restart in range(1, settings.restarts):
-        x_adv, loss, harm = run(restart)
-        # the worst case per unit: more harm (misclassified beats not), then a higher loss
-        worse = (harm > best_harm) | ((harm == best_harm) & (loss > best_loss))
-        best_x = torch.where(worse.view(*worse.shape, *[1] * (x_adv.dim() - worse.dim())), x_adv, best_x)
-        best_loss, best_harm = torch.where(worse, loss, best_loss), torch.where(worse, harm, best_harm)
-    return best_x
+            consider(x_adv, *objective(x_adv))
+    return best[0]
 
 
 def _in_batches(
@@ -238,29 +286,40 @@ def attack_ensemble(
     settings: AttackSettings,
     *,
     defence: EnsembleDefence,
+    loss: EnsembleLoss | None = None,
     batch_size: int = 256,
 ) -> Tensor:
     """One adversarial input per example ``(N, C, H, W)`` against the pool as a whole.
 
     Args:
-        defence: ``"vote"``: ascend the cross-entropy of the averaged logits; a restart counts as
-            a success when it defeats the majority vote. ``"random_member"``: ascend the mean
-            per-member cross-entropy (EOT); the restart that leaves the fewest members right is kept.
+        defence: what a candidate is judged by: ``"vote"``, whether it defeats the majority vote;
+            ``"random_member"``, how few members it leaves right.
+        loss: what PGD ascends: ``"logits"``, ``"members"`` or ``"probabilities"`` (see the module
+            docstring); None takes the defence's default (:data:`DEFAULT_LOSS`).
         model, params, x, y, mean, std, settings, batch_size: as in :func:`attack_members`.
     """
     if defence not in ENSEMBLE_DEFENCES:
         raise ValueError(f"Unknown defence {defence!r}. Valid values are {list(ENSEMBLE_DEFENCES)}.")
+    ascend = DEFAULT_LOSS[defence] if loss is None else loss
+    if ascend not in ENSEMBLE_LOSSES:
+        raise ValueError(f"Unknown ensemble loss {loss!r}. Valid values are {list(ENSEMBLE_LOSSES)}.")
 
     def attack(xb: Tensor, yb: Tensor, starts: Tensor) -> Tensor:
         def objective(x_adv: Tensor) -> tuple[Tensor, Tensor]:  # x_adv: (n, C, H, W)
             logits = batched_logits(model, params, normalise(x_adv, mean, std))  # (B, n, K)
+            b = logits.shape[0]
+            if ascend == "logits":
+                value = F.cross_entropy(logits.mean(dim=0), yb, reduction="none")  # (n,)
+            elif ascend == "members":
+                value = F.cross_entropy(logits.transpose(1, 2), yb.expand(b, -1), reduction="none").mean(dim=0)
+            else:  # -log mean_b p_b(y), in log space: exact where the probabilities underflow
+                true_log_p = logits.log_softmax(dim=-1).gather(-1, yb.expand(b, -1).unsqueeze(-1)).squeeze(-1)
+                value = math.log(b) - true_log_p.logsumexp(dim=0)  # (n,)
             predictions = logits.argmax(dim=-1)  # (B, n)
             if defence == "vote":
-                loss = F.cross_entropy(logits.mean(dim=0), yb, reduction="none")  # (n,)
-                return loss, (~majority_vote_correct(predictions, yb, logits.shape[-1])).to(loss.dtype)
-            targets = yb.expand(logits.shape[0], -1)  # (B, n)
-            loss = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(dim=0)  # (n,)
-            return loss, 1 - random_member_accuracy(predictions, yb).to(loss.dtype)
+                harm = ~majority_vote_correct(predictions, yb, logits.shape[-1])
+                return value, harm.to(value.dtype)
+            return value, 1 - random_member_accuracy(predictions, yb).to(value.dtype)
 
         return _pgd(objective, xb, None, settings, starts)
 

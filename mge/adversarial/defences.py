@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+# How :func:`majority_vote_correct` scores a tie (the one place it is decided); reports record it.
+MAJORITY_VOTE_TIES = "a tie between the true class and another counts as wrong"
+
 
 def majority_vote_correct(predictions: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     """Per example ``(N,)``: does the true class get strictly more votes than any other class?

@@ -3,6 +3,7 @@
 The command-line entry points (``mge/cli``), the benchmarks and the experiments all call these.
 """
 
+from mge.runs.adversarial import AdversarialRunReport, AdversarialRunSettings, attack_pools
 from mge.runs.baselines import BaselineReport, BaselineSettings, make_baseline
 from mge.runs.device import resolve_device
 from mge.runs.evaluate import EvalOptions, EvalReport, EvalSettings, evaluate_pools
@@ -13,6 +14,8 @@ from mge.runs.timing import TrainingStepTimer, TrainingTimeReference
 from mge.runs.train import OptimSettings, TrainReport, TrainSettings, train_seed
 
 __all__ = [
+    "AdversarialRunReport",
+    "AdversarialRunSettings",
     "BaselineReport",
     "BaselineSettings",
     "EvalOptions",
@@ -29,6 +32,7 @@ __all__ = [
     "TrainSettings",
     "TrainingStepTimer",
     "TrainingTimeReference",
+    "attack_pools",
     "comparison_datamodule",
     "evaluate_pools",
     "evolve_population",

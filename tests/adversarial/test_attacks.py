@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mge.adversarial import (
+    ENSEMBLE_LOSSES,
     AttackSettings,
     attack_ensemble,
     attack_members,
@@ -43,6 +44,7 @@ def accuracy(trained, params, x_adv):
         ({"eps": 0.1, "step_size": 0.01, "restarts": 0}, "restarts"),
         ({"eps": 0.1, "step_size": 0.01, "restarts": 3, "random_start": False}, "restarts"),
         ({"eps": 0.1, "step_size": 0.01, "random_start": 1}, "random_start"),
+        ({"eps": 0.1, "step_size": 0.01, "keep_best": "yes"}, "keep_best"),
         ({"eps": 0.1, "step_size": 0.01, "seed": -1}, "seed"),
     ],
 )
@@ -141,13 +143,39 @@ def test_restarts_keep_the_worst_case_per_example_and_member(trained):
     assert wrong[1].sum() > wrong[0].sum()  # and here they do find more
 
 
+def test_keeping_the_best_iterate_never_leaves_right_what_the_last_iterate_got_wrong(trained):
+    """Per member and example: the last iterate is one of the candidates, so keeping the most harmful
+    one can only add misclassifications; on this model it adds some, at no extra forward pass."""
+    x, y, pool = trained.x, trained.y, noisy_members(trained.seed, 3)
+    last, best = (
+        attack_members(trained.model, pool, x, y, MEAN, STD, AttackSettings.pgd(0.1, steps=10, keep_best=keep))
+        for keep in (False, True)
+    )
+    with torch.no_grad():
+        wrong_last, wrong_best = (
+            predict_batched(trained.model, pool, normalise(a, MEAN, STD), inputs_per_member=True) != y
+            for a in (last, best)
+        )
+    assert (wrong_best | ~wrong_last).all()
+    assert wrong_best.sum() > wrong_last.sum()
+
+
+def test_fgsm_is_the_same_step_whether_or_not_the_best_iterate_is_kept(trained):
+    x, y, seed = trained.x, trained.y, stack(trained.seed)
+    fgsm = AttackSettings.fgsm(0.1)
+    kept = attack_members(trained.model, seed, x, y, MEAN, STD, fgsm)
+    last = attack_members(trained.model, seed, x, y, MEAN, STD, AttackSettings(**{**vars(fgsm), "keep_best": False}))
+    assert torch.equal(kept, last)
+
+
 # --------------------------------------------------------------------------- the pool as a defence
 
 
-def test_the_ensemble_attack_is_at_least_as_strong_as_transfer_from_the_seed_on_the_majority_vote(trained):
+@pytest.mark.parametrize("loss", ENSEMBLE_LOSSES)
+def test_the_ensemble_attack_is_at_least_as_strong_as_transfer_from_the_seed_on_the_majority_vote(trained, loss):
     x, y, pool = trained.x, trained.y, noisy_members(trained.seed, 5, scale=0.2)
     seed_adv = attack_members(trained.model, stack(trained.seed), x, y, MEAN, STD, PGD)[0]
-    vote_adv = attack_ensemble(trained.model, pool, x, y, MEAN, STD, PGD, defence="vote")
+    vote_adv = attack_ensemble(trained.model, pool, x, y, MEAN, STD, PGD, defence="vote", loss=loss)
 
     def vote_accuracy(x_adv):
         predictions = predict_batched(trained.model, pool, normalise(x_adv, MEAN, STD))
@@ -156,16 +184,36 @@ def test_the_ensemble_attack_is_at_least_as_strong_as_transfer_from_the_seed_on_
     assert vote_accuracy(vote_adv) <= vote_accuracy(seed_adv)
 
 
-def test_the_eot_attack_is_at_least_as_strong_as_transfer_from_the_seed_on_a_random_member(trained):
+@pytest.mark.parametrize("loss", ENSEMBLE_LOSSES)
+def test_the_eot_attack_is_at_least_as_strong_as_transfer_from_the_seed_on_a_random_member(trained, loss):
     x, y, pool = trained.x, trained.y, noisy_members(trained.seed, 5, scale=0.2)
     seed_adv = attack_members(trained.model, stack(trained.seed), x, y, MEAN, STD, PGD)[0]
-    eot_adv = attack_ensemble(trained.model, pool, x, y, MEAN, STD, PGD, defence="random_member")
+    eot_adv = attack_ensemble(trained.model, pool, x, y, MEAN, STD, PGD, defence="random_member", loss=loss)
 
     def expected_accuracy(x_adv):
         predictions = predict_batched(trained.model, pool, normalise(x_adv, MEAN, STD))
         return random_member_accuracy(predictions, y).mean().item()
 
     assert expected_accuracy(eot_adv) <= expected_accuracy(seed_adv)
+
+
+def test_the_probability_loss_of_one_member_is_its_cross_entropy(trained):
+    """With one member, -log of the mean true-class probability is that member's cross-entropy:
+    the three losses coincide, and so do their attacks."""
+    x, y, seed = trained.x[:60], trained.y[:60], stack(trained.seed)
+    attacks = [
+        attack_ensemble(trained.model, seed, x, y, MEAN, STD, PGD, defence="random_member", loss=loss)
+        for loss in ENSEMBLE_LOSSES
+    ]
+    for other in attacks[1:]:
+        torch.testing.assert_close(other, attacks[0], rtol=0, atol=1e-6)
+
+
+def test_an_unknown_ensemble_loss_is_refused_with_the_valid_ones(trained):
+    with pytest.raises(ValueError, match=r"Unknown ensemble loss 'softmax'.*'probabilities'"):
+        attack_ensemble(
+            trained.model, stack(trained.seed), trained.x, trained.y, MEAN, STD, PGD, defence="vote", loss="softmax"
+        )
 
 
 def test_majority_vote_counts_a_tie_as_wrong_and_random_member_is_the_exact_expectation():

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mge.adversarial import (
+    ENSEMBLE_ATTACKS,
     AdversarialSettings,
     attack_members,
     correct_by_all,
@@ -51,7 +52,7 @@ def test_only_examples_that_every_model_classifies_correctly_are_attacked(traine
 
 
 def test_the_worst_case_of_a_defence_is_no_better_than_any_of_its_attacks(report):
-    attacks = ("fgsm_seed", "pgd_seed", "pgd_vote", "pgd_eot")
+    attacks = ("fgsm_seed", "pgd_seed", *ENSEMBLE_ATTACKS)
     for eps in SETTINGS.eps:
         for pool in report.pools:
             for defence in ("majority_vote", "random_member"):
@@ -107,8 +108,8 @@ def test_the_report_is_json_and_its_rows_make_a_table(report, tmp_path):
 
 
 def test_default_eps_per_dataset_and_a_clear_error_elsewhere():
-    assert default_eps("mnist") == (0.1, 0.2, 0.3)
-    assert default_eps("fashion_mnist") == (0.05, 0.1, 0.2)
+    assert default_eps("mnist") == (0.05, 0.1, 0.2, 0.3)
+    assert default_eps("fashion_mnist") == (0.02, 0.05, 0.1, 0.2)
     with pytest.raises(ValueError, match="cifar10.*AdversarialSettings"):
         default_eps("cifar10")
 
