@@ -83,13 +83,22 @@ def class_split_seed(output_dir: Path, seed: int, epochs: int = 3, extra: tuple[
     return output_dir
 
 
-def mge_pool_of(seed_dir: Path, pool_dir: Path, n: int = 6) -> Path:
-    """A small MGE pool of ``seed_dir`` made by the run layer, as mge-generate does."""
+def mge_pool_of(seed_dir: Path, pool_dir: Path, n: int = 6, max_distance: float = 0.1) -> Path:
+    """A small MGE pool of ``seed_dir`` made by the run layer, as mge-generate does.
+
+    ``max_distance``: the discriminator's distribution bound; a seed trained for two steps still has
+    BatchNorm weights of nearly zero spread, against which every candidate is far, so raise it there.
+    """
+    from mge.discriminator import DiscriminatorSettings
     from mge.generator import GeneratorSettings
     from mge.runs import GenerateSettings, generate_pool
 
     generator = GeneratorSettings(n_models=n, batch_size=16, max_rounds=10, threshold=0.99)
-    generate_pool(GenerateSettings(generator=generator, pool_dir=pool_dir, time_probe_seconds=0.01), seed_dir)
+    discriminator = DiscriminatorSettings(max_distribution_distance=max_distance)
+    settings = GenerateSettings(
+        generator=generator, discriminator=discriminator, pool_dir=pool_dir, time_probe_seconds=0.01
+    )
+    generate_pool(settings, seed_dir)
     return pool_dir
 
 

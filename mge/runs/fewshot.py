@@ -60,9 +60,9 @@ class FewShotRunSettings:
     models_per_chunk: int = 64  # most members per forward pass
 
     def __post_init__(self) -> None:
-        self.episodes(next(iter(self.heads), "prototype"))  # checks the episode counts
         if not self.heads or len(set(self.heads)) != len(self.heads) or not set(self.heads) <= set(HEADS):
             raise ValueError(f"heads must be distinct names among {sorted(HEADS)}, got {list(self.heads)}.")
+        self.episodes(self.heads[0])  # checks the episode counts and the features
         for name, minimum in (("random_init_models", 1), ("random_init_seed", 0), ("batch_size", 1),
                               ("models_per_chunk", 1)):  # fmt: skip
             value = getattr(self, name)
