@@ -4,7 +4,9 @@ For one class-split seed (``data.classes=[0,1,2,3,4]``) this measures, with the 
 the shared seeded episodes of :mod:`mge.fewshot`:
 
 - how many units of each feature layer are never active (ReLU output 0 on every image) on the
-  train classes' discriminator split and on the held-out classes' test images;
+  train classes' discriminator split and on the held-out classes' test images, and how many
+  dimensions the features really use there (participation ratio of their covariance's
+  eigenvalues, (sum l)^2 / sum l^2: 1 for one direction, D for an isotropic cloud);
 - 5-way 1-shot and 5-shot accuracy of raw pixels, random init (mean of 5 initialisations) and the
   seed, at LeNet-5's C5 layer (120 units) and its penultimate F6 layer (84 units, what the protocol
   uses), each with raw, L2-normalised and centred + L2-normalised features (``mge.fewshot.features``;
@@ -40,6 +42,12 @@ def layer_features(model: nn.Module, images: Tensor, end: int | None) -> Tensor:
     return torch.cat([stack(x) for x in images.split(1000)])
 
 
+def participation_ratio(features: Tensor) -> float:
+    """Effective dimensionality of ``(M, D)`` features: ``(sum l)^2 / sum l^2`` over their covariance's eigenvalues."""
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(features.double().T)).clamp(min=0)
+    return float(eigenvalues.sum() ** 2 / eigenvalues.square().sum())
+
+
 def accuracy(features: Tensor, labels: Tensor, k_shot: int, n_episodes: int) -> tuple[float, float]:
     """Mean 5-way ``k_shot`` prototype accuracy and its 95% CI half-width, 15 queries per class, seed 0."""
     ep = sample_episodes(labels, n_way=5, k_shot=k_shot, q_query=15, n_episodes=n_episodes, seed=0)
@@ -73,7 +81,7 @@ def main() -> None:
 
     x_centre, _ = sources["train classes (discriminator split)"]
     rows: list[dict[str, object]] = []
-    dead: dict[str, dict[str, dict[str, int]]] = {}
+    dead: dict[str, dict[str, dict[str, float]]] = {}
     for source, (images, labels) in sources.items():
         pixels = images.flatten(1)
         for k_shot in (1, 5):
@@ -85,9 +93,12 @@ def main() -> None:
             for layer, end in LAYERS.items():
                 feats = [layer_features(m, images, end) for m in members]
                 centres = [layer_features(m, x_centre, end).mean(0) for m in members]
-                if name == "seed":
-                    active = (feats[0] > 0).any(0)
-                    dead.setdefault(source, {})[layer] = {"units": len(active), "never_active": int((~active).sum())}
+                active = (feats[0] > 0).any(0)
+                dead.setdefault(source, {})[f"{name} {layer}"] = {
+                    "units": len(active),
+                    "never_active": int((~active).sum()),
+                    "participation_ratio": round(participation_ratio(feats[0]), 2),
+                }
                 for k_shot in (1, 5):
                     for norm in FEATURES:
                         scores = [
