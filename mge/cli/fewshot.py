@@ -1,20 +1,24 @@
 """``mge-fewshot``: few-shot transfer of labelled pools to classes their seed never saw (table T4).
 
-Writes ``metrics.json``, ``fewshot.csv`` (one row per head and compared model) and ``fewshot.png``
-(bars with 95% CI whiskers, one panel per head) into the run folder; see ``conf/fewshot.yaml``.
+Writes ``metrics.json`` (under the stage key ``fewshot``), ``fewshot.csv`` (one row per head and
+compared model) and ``fewshot.png`` (bars with 95% CI whiskers, one panel per head) into the run
+folder; see ``conf/fewshot.yaml``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from mge.cli.config import CONF_DIR, ConfigError, job, settings_from_config, to_plain, typed, write_metrics
+from mge.cli.config import CONF_DIR, ConfigError, finished_or_run, job, settings_from_config, to_plain, typed
+from mge.cli.loggers import close_stage, stage_loggers
 from mge.reporting import markdown_table, write_csv
 from mge.runs import FewShotRunReport, FewShotRunSettings, run_fewshot
 
+STAGE = "fewshot"
 POOLS_HINT = "give at least one pool folder, e.g. pools.MGE=<mge-generate run>/pool (other labels: +pools.<label>=...)."
 
 
@@ -36,47 +40,52 @@ def pool_dirs(cfg: DictConfig) -> dict[str, str]:
 
 
 def fewshot(cfg: DictConfig) -> FewShotRunReport:
-    """Validate ``cfg``, run :func:`mge.runs.run_fewshot`, write the run's files."""
+    """Validate ``cfg``, run :func:`mge.runs.run_fewshot`, write the CSV and the plot, log the stage."""
     settings = settings_from_config(FewShotRunSettings, cfg.fewshot, "fewshot")
+    pools = pool_dirs(cfg)
+    loggers = stage_loggers(cfg, STAGE)
     report = run_fewshot(
         settings,
-        pool_dirs(cfg),
+        pools,
         seed_pool=typed(cfg, "seed_pool", str),
         data_root=typed(cfg, "data_root", str),
         device=typed(cfg, "device", str),
     )
     output = Path(cfg.paths.output_dir)
-    write_metrics(report.to_dict(), output)
-    write_csv(report.rows(), output / "fewshot.csv")
-    report.plot().savefig(output / "fewshot.png", dpi=120)
+    table = write_csv(report.rows(), output / "fewshot.csv")
+    plot = output / "fewshot.png"
+    report.plot().savefig(plot, dpi=120)
+    for logger in loggers:
+        logger.log_metrics({f"{STAGE}/{r['head']}/{r['model']}": r["accuracy"] for r in report.rows()}, step=0)
+    close_stage(loggers, STAGE, {"accuracy": report.to_dict()["accuracy"]}, files=[table, plot])
     return report
 
 
-def summary_table(report: FewShotRunReport) -> str:
-    """The table ``mge-fewshot`` prints: accuracy and 95% CI in percent, a column pair per head."""
-    heads = list(report.reports)
-    names = [g.name for g in report.reports[heads[0]].groups]
-    cells = {(r["head"], r["model"]): r for r in report.rows()}
-    rows = []
-    for name in names:
+def summary_table(metrics: dict[str, Any]) -> str:
+    """The table ``mge-fewshot`` prints from its ``metrics.json`` stage: accuracy and 95% CI in percent per head."""
+    rows, s = metrics["rows"], metrics["settings"]
+    heads = list(dict.fromkeys(r["head"] for r in rows))
+    cells = {(r["head"], r["model"]): r for r in rows}
+    table = []
+    for name in dict.fromkeys(r["model"] for r in rows):
         first = cells[(heads[0], name)]
-        row: list[object] = [name, first["members"]]
-        for head in heads:
-            cell = cells[(head, name)]
-            row.append(f"{100 * cell['accuracy']:.2f} +- {100 * cell['ci95']:.2f}")
-        rows.append(row)
-    s = report.settings
-    title = f"{report.dataset}: {s.n_way}-way {s.k_shot}-shot, {s.n_episodes} episodes, accuracy (%) and 95% CI"
-    return title + "\n" + markdown_table(["model", "members", *heads], rows)
+        table.append(
+            [name, first["members"]]
+            + [f"{100 * cells[(h, name)]['accuracy']:.2f} +- {100 * cells[(h, name)]['ci95']:.2f}" for h in heads]
+        )
+    title = (
+        f"{metrics['dataset']}: {s['n_way']}-way {s['k_shot']}-shot, {s['n_episodes']} episodes, {s['features']} "
+        "features, accuracy (%) and 95% CI"
+    )
+    return title + "\n" + markdown_table(["model", "members", *heads], table)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="fewshot")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> None:
     with job(cfg):
-        report = fewshot(cfg)
-        print(summary_table(report))
+        metrics = finished_or_run(cfg, lambda: {STAGE: fewshot(cfg).to_dict()})
+        print(summary_table(metrics[STAGE]))
         print(f"run folder: {cfg.paths.output_dir}")
-        return next(iter(report.reports.values())).groups[1].mean  # the seed's accuracy, for a sweeper
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """A Hydra callback that ends a few-shot multirun (table T4) with its table and bar plots.
 
 Each ``mge-fewshot`` job writes one row per head and compared model into its ``metrics.json``
-(``rows``); this callback, added by ``conf/experiment/t4_fewshot.yaml``, collects every job's rows
+(``fewshot.rows``); this callback, added by ``conf/experiment/t4_fewshot.yaml``, collects every job's rows
 into the sweep folder: ``<name>.csv`` (the long table), ``<name>.md`` (models down, one column per
 dataset, setting and head, "accuracy +- 95% CI" in percent) and ``<name>.png`` (a panel of bars with
-CI whiskers per dataset, setting and head), whichever launcher ran the jobs.
+CI whiskers per dataset, setting and head), whichever launcher ran the jobs. ``mge-report <sweep
+folder>`` rebuilds them (it runs every callback whose name ends in ``SweepReport``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from mge.cli.loggers import log_sweep_report
 from mge.reporting import markdown_table, write_csv
 from mge.reporting.sweep import collect_jobs
 
@@ -30,7 +32,7 @@ def fewshot_rows(jobs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         metrics = job["metrics"]
         if metrics is None:
             continue
-        rows += [{"job": job["job"], **row} for row in metrics.get("rows") or []]
+        rows += [{"job": job["job"], **row} for row in (metrics.get("fewshot") or {}).get("rows") or []]
     return rows
 
 
@@ -117,5 +119,7 @@ class FewShotSweepReport(Callback):
         return rows
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self.report(config.hydra.sweep.dir)
-        print((Path(config.hydra.sweep.dir) / f"{self.name}.md").read_text())
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = self.report(sweep_dir)
+        log_sweep_report(config, self.name, rows, [sweep_dir / f"{self.name}.{ext}" for ext in ("md", "csv", "png")])
+        print((sweep_dir / f"{self.name}.md").read_text())

@@ -23,11 +23,10 @@ def _one_thread() -> Iterator[None]:
         yield
 
 
-def test_writes_metrics_csv_and_plot_for_the_given_pools_in_order(fewshot_pools, tmp_path) -> None:
+def test_writes_csv_and_plot_for_the_given_pools_in_order(fewshot_pools, tmp_path) -> None:
     overrides = [*FAST, f"pools.independent={fewshot_pools['independent']}", f"+pools.copy={fewshot_pools['MGE']}",
-                 f"pools.MGE={fewshot_pools['MGE']}"]  # fmt: skip
-    report = fewshot(compose_config("fewshot", overrides, tmp_path))
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+                 f"pools.MGE={fewshot_pools['MGE']}", "logger=none"]  # fmt: skip
+    metrics = json.loads(json.dumps(fewshot(compose_config("fewshot", overrides, tmp_path)).to_dict()))  # strict JSON
     assert [p["label"] for p in metrics["pools"]] == ["MGE", "independent", "copy"]  # E-MGE: null, skipped
     assert metrics["settings"]["heads"] == ["prototype", "linear_probe"] and metrics["settings"]["n_episodes"] == 30
     with (tmp_path / "fewshot.csv").open() as f:
@@ -35,11 +34,18 @@ def test_writes_metrics_csv_and_plot_for_the_given_pools_in_order(fewshot_pools,
     assert len(rows) == 2 * 8 and rows[0]["model"] == "random init" and rows[0]["head"] == "prototype"
     assert {r["model"] for r in rows} >= {"seed", "MGE best", "copy ensemble", "independent best"}
     assert (tmp_path / "fewshot.png").stat().st_size > 0
-    table = summary_table(report)
-    assert "digits: 5-way 1-shot, 30 episodes" in table and "| MGE ensemble" in table
+    table = summary_table(metrics)
+    assert "digits: 5-way 1-shot, 30 episodes, raw features" in table and "| MGE ensemble" in table
     # the same pool under two labels: identical rows, as the shared episodes promise
     copy = {r["head"]: r["accuracy"] for r in rows if r["model"] == "copy ensemble"}
     assert copy == {r["head"]: r["accuracy"] for r in rows if r["model"] == "MGE ensemble"}
+
+
+def test_the_csv_logger_gets_every_rows_accuracy(fewshot_pools, tmp_path) -> None:
+    fewshot(compose_config("fewshot", [*FAST, f"pools.MGE={fewshot_pools['MGE']}"], tmp_path))
+    with next((tmp_path / "csv").rglob("metrics.csv")).open() as f:
+        (logged,) = list(csv.DictReader(f))
+    assert float(logged["fewshot/prototype/MGE ensemble"]) > 0 and "fewshot/linear_probe/seed" in logged
 
 
 @pytest.mark.parametrize(

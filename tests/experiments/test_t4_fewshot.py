@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from mge.cli.fewshot_sweep import fewshot_rows, pivot
+from mge.cli.sweep_report import main as sweep_report_main
 from mge.cli.train import train
 from mge.pool import Pool
 from mge.runs import independent_pool
@@ -49,15 +50,20 @@ def test_t4_sweep_writes_a_row_per_setting_head_and_model_and_the_table(fewshot_
     assert "digits 5-way 1-shot prototype" in table and "digits 5-way 2-shot linear_probe" in table
     assert table.count("| independent ensemble") == 1
     assert (sweep / "t4_fewshot.png").stat().st_size > 0
+    (sweep / "t4_fewshot.md").unlink()
+    assert sweep_report_main([str(sweep)]) == 0  # mge-report rebuilds the table from the jobs
+    assert (sweep / "t4_fewshot.md").read_text() == table
 
 
 def test_pivot_puts_models_down_and_settings_across_and_skips_failed_jobs() -> None:
     row = {"dataset": "mnist", "n_way": 5, "head": "prototype", "features": "raw", "use": "each"}
     jobs = [
-        {"job": "0", "metrics": {"rows": [{**row, "k_shot": 5, "model": "seed", "accuracy": 0.5, "ci95": 0.01}]}},
+        {"job": "0", "metrics": {"fewshot": {"rows": [{**row, "k_shot": 5, "model": "seed", "accuracy": 0.5,
+                                                       "ci95": 0.01}]}}},
         {"job": "1", "metrics": None},
-        {"job": "2", "metrics": {"rows": [{**row, "k_shot": 1, "model": "seed", "accuracy": 0.25, "ci95": 0.02},
-                                          {**row, "k_shot": 1, "model": "MGE best", "accuracy": 0.3, "ci95": 0.02}]}},
+        {"job": "2", "metrics": {"fewshot": {"rows": [
+            {**row, "k_shot": 1, "model": "seed", "accuracy": 0.25, "ci95": 0.02},
+            {**row, "k_shot": 1, "model": "MGE best", "accuracy": 0.3, "ci95": 0.02}]}}},
     ]  # fmt: skip
     rows = fewshot_rows(jobs)
     assert [r["job"] for r in rows] == ["0", "2", "2"]
