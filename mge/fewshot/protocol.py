@@ -56,7 +56,7 @@ class FewShotSettings:
     n_episodes: int = 600  # episodes averaged: at least 600 for the paper's table (MGE.md section 6)
     seed: int = 0  # seed of the episode draw
     head: str = "prototype"  # "prototype" (nearest class mean) or "linear_probe" (logistic regression)
-    features: str = "raw"  # "raw", "l2" or "centred_l2" (mge.fewshot.features; docs/fewshot.md: why raw)
+    features: str = "raw"  # "raw", "l2" or "centred_l2" (mge.fewshot.features); mge-fewshot's default is "l2"
 
     def __post_init__(self) -> None:
         for name, minimum in (("n_way", 2), ("k_shot", 1), ("q_query", 1), ("n_episodes", 2), ("seed", 0)):

@@ -35,7 +35,7 @@ def test_writes_csv_and_plot_for_the_given_pools_in_order(fewshot_pools, tmp_pat
     assert {r["model"] for r in rows} >= {"seed", "MGE best", "copy ensemble", "independent best"}
     assert (tmp_path / "fewshot.png").stat().st_size > 0
     table = summary_table(metrics)
-    assert "digits: 5-way 1-shot, 30 episodes, raw features" in table and "| MGE ensemble" in table
+    assert "digits: 5-way 1-shot, 30 episodes, l2 features" in table and "| MGE ensemble" in table
     # the same pool under two labels: identical rows, as the shared episodes promise
     copy = {r["head"]: r["accuracy"] for r in rows if r["model"] == "copy ensemble"}
     assert copy == {r["head"]: r["accuracy"] for r in rows if r["model"] == "MGE ensemble"}
