@@ -64,3 +64,26 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "MNIST" / "raw").is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (only present beside the dev/CI checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def fewshot_pools(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Class-split digits seeds (digits 0-4): seed 0, its MGE pool of 6, and seeds 1-2 as an independent pool."""
+    from mge.runs import BaselineSettings, make_baseline
+    from mge.runs.baselines import IndependentSettings
+    from tests.helpers import class_split_seed, mge_pool_of
+
+    root = tmp_path_factory.mktemp("fewshot")
+    seeds = [class_split_seed(root / f"seed{s}", seed=s) for s in range(3)]
+    return {
+        "seed": seeds[0],
+        "MGE": mge_pool_of(seeds[0], root / "mge"),
+        "independent": make_baseline(
+            BaselineSettings(
+                IndependentSettings(runs=[str(s) for s in seeds[1:]]),
+                seed_model=seeds[0],
+                pool_dir=root / "independent",
+                device="cpu",
+            )
+        ).pool.root,
+    }

@@ -5,6 +5,8 @@ Imported by tests as ``from tests.helpers import ...`` (never from conftest, whi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -79,3 +81,45 @@ def write_noise_pool(
         writer.append(params, [NewMember(operator="noise", parents=("seed",))] * n)
         writer.finish({})
     return root
+
+
+# Few-shot transfer: class-split digits seeds (digits 0-4), an MGE pool and an independent pool.
+FEW_SHOT_CLASSES_OVERRIDE = "data.classes=[0,1,2,3,4]"
+
+
+def class_split_seed(output_dir: Path, seed: int, epochs: int = 3, extra: tuple[str, ...] = ()) -> Path:
+    """A digits_cnn seed trained by the real ``train`` on digits 0-4 (a few seconds); returns its run folder."""
+    from mge.cli.train import train
+
+    overrides = [*QUIET_TRAIN, "callbacks=none", f"trainer.max_epochs={epochs}", FEW_SHOT_CLASSES_OVERRIDE]
+    train(compose_config("train", [*overrides, f"seed={seed}", *extra], output_dir))
+    GlobalHydra.instance().clear()
+    return output_dir
+
+
+def mge_pool_of(seed_dir: Path, pool_dir: Path, n: int = 6, max_distance: float = 0.1) -> Path:
+    """A small MGE pool of ``seed_dir`` made by the run layer, as mge-generate does.
+
+    ``max_distance``: the discriminator's distribution bound; a seed trained for two steps still has
+    BatchNorm weights of nearly zero spread, against which every candidate is far, so raise it there.
+    """
+    from mge.discriminator import DiscriminatorSettings
+    from mge.generator import GeneratorSettings
+    from mge.runs import GenerateSettings, generate_pool
+
+    generator = GeneratorSettings(n_models=n, batch_size=16, max_rounds=10, threshold=0.99)
+    discriminator = DiscriminatorSettings(max_distribution_distance=max_distance)
+    settings = GenerateSettings(generator=generator, discriminator=discriminator, pool_dir=pool_dir, time_probe_steps=1)
+    generate_pool(settings, seed_dir)
+    return pool_dir
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """One intra-op thread, restored after: on the shared 2-core dev box more threads ran far slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -112,16 +113,29 @@ class FewShotReport:
 
     def plot(self) -> Figure:
         """Bars of mean accuracy with 95% CI whiskers per group, and the chance level."""
-        from matplotlib.figure import Figure  # not pyplot: leaves the caller's backend alone
+        return plot_reports([self])
 
-        s = self.settings
-        fig = Figure(figsize=(max(4.0, 1.2 + 1.1 * len(self.groups)), 3.8))
-        ax = fig.add_subplot(1, 1, 1)
-        positions = range(len(self.groups))
-        means = [100 * g.mean for g in self.groups]
-        ax.bar(positions, means, yerr=[100 * g.ci95 for g in self.groups], capsize=4, color="tab:blue")
+
+def plot_reports(reports: Sequence[FewShotReport], title: str = "") -> Figure:
+    """One panel per report (e.g. per head) side by side: bars of mean accuracy with 95% CI whiskers, chance level.
+
+    Raises:
+        ValueError: No report.
+    """
+    from matplotlib.figure import Figure  # not pyplot: leaves the caller's backend alone
+
+    if not reports:
+        raise ValueError("plot_reports needs at least one FewShotReport.")
+    width = max(4.0, 1.2 + 1.1 * max(len(r.groups) for r in reports))
+    fig = Figure(figsize=(width * len(reports), 3.8 if not title else 4.1))
+    for i, report in enumerate(reports):
+        s = report.settings
+        ax = fig.add_subplot(1, len(reports), i + 1)
+        positions = range(len(report.groups))
+        means = [100 * g.mean for g in report.groups]
+        ax.bar(positions, means, yerr=[100 * g.ci95 for g in report.groups], capsize=4, color="tab:blue")
         ax.axhline(100 / s.n_way, color="grey", linestyle="--", linewidth=1, label="chance")
-        ax.set_xticks(list(positions), [g.name for g in self.groups], rotation=30, ha="right")
+        ax.set_xticks(list(positions), [g.name for g in report.groups], rotation=30, ha="right")
         ax.set_xlabel("model")
         ax.set_ylabel("accuracy on novel classes (%)")
         ax.set_ylim(0, 100)
@@ -131,5 +145,7 @@ class FewShotReport:
         )
         ax.legend(fontsize="small")
         ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        return fig
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -8,6 +8,7 @@ from mge.runs.baselines import BaselineReport, BaselineSettings, make_baseline
 from mge.runs.device import resolve_device
 from mge.runs.evaluate import EvalOptions, EvalReport, EvalSettings, evaluate_pools
 from mge.runs.evolve import EvolveReport, EvolveSettings, FromPool, FromSeed, evolve_population
+from mge.runs.fewshot import FewShotRunReport, FewShotRunSettings, run_fewshot
 from mge.runs.generate import GenerateReport, GenerateSettings, generate_pool, seed_datamodule
 from mge.runs.pools import comparison_datamodule, load_pools, pool_data
 from mge.runs.timing import TrainingStepTimer, TrainingTimeReference
@@ -23,6 +24,8 @@ __all__ = [
     "EvalSettings",
     "EvolveReport",
     "EvolveSettings",
+    "FewShotRunReport",
+    "FewShotRunSettings",
     "FromPool",
     "FromSeed",
     "GenerateReport",
@@ -41,6 +44,7 @@ __all__ = [
     "make_baseline",
     "pool_data",
     "resolve_device",
+    "run_fewshot",
     "seed_datamodule",
     "train_seed",
 ]

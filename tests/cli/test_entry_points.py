@@ -78,14 +78,17 @@ def test_wandb_logs_every_stage_as_its_own_offline_run_with_config_summary_and_a
     runs = {}
     for folder in (tmp_path / "wandb").glob("offline-run-*"):
         records = wandb_records(folder)
-        runs["generate" if b"mge-generate-s0" in records else "train"] = records
-    assert set(runs) == {"train", "generate"}  # one run per stage
+        (stage,) = [s for s in ("train", "generate", "evolve") if f"mge-{s}-s0".encode() in records]
+        runs[stage] = records
+    assert set(runs) == {"train", "generate", "evolve"}  # one run per stage
     for stage, records in runs.items():
         assert f"mge-{stage}-s0".encode() in records and f"mge-{tmp_path.name}".encode() in records  # name, group
         assert b"discriminator" in records and b"generator" in records  # the job's config
     assert b"test_accuracy" in runs["train"]  # the summary
     assert b"n_kept" in runs["generate"] and b"members.csv" in runs["generate"]  # summary and artifact
+    assert b"forward_passes" in runs["evolve"] and b"history.json" in runs["evolve"]
     assert (tmp_path / "csv" / "train" / "metrics.csv").is_file() and (tmp_path / "csv" / "generate").is_dir()
+    assert (tmp_path / "csv" / "evolve").is_dir()
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,9 @@ def test_rows_and_dict() -> None:
     assert rows[1][3] == pytest.approx(77.5) and rows[1][4] == pytest.approx(100 * report().groups[1].ci95, abs=0.01)
     assert "| MGE ensemble | ensemble |" in markdown_table(HEADERS, rows)
     d = json.loads(json.dumps(report().to_dict()))
-    assert d["settings"] == {"n_way": 5, "k_shot": 1, "q_query": 15, "n_episodes": 4, "seed": 0, "head": "prototype"}
+    assert d["settings"] == {
+        "n_way": 5, "k_shot": 1, "q_query": 15, "n_episodes": 4, "seed": 0, "head": "prototype", "features": "raw"
+    }  # fmt: skip
     assert d["groups"][0]["accuracy"] == pytest.approx(0.675) and d["groups"][0]["member_accuracy"] == [0.5, 0.6]
     assert d["groups"][1]["ci95"] == pytest.approx(report().groups[1].ci95)
 
