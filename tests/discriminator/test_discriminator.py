@@ -110,7 +110,7 @@ def test_rows_sorted_by_numpy_hold_torchs_sorted_values():
 
 
 @pytest.mark.parametrize("bound", ["tolerance", "binomial"])
-@pytest.mark.parametrize("chunk", [1, 7, 64])
+@pytest.mark.parametrize("chunk", [7, 64])
 def test_early_stopping_gives_the_verdicts_of_scoring_every_example(setup, chunk, bound):
     disc, seed = setup
     candidates = mixed(seed, 24, 0.3)
