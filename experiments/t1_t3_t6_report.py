@@ -13,7 +13,8 @@ stages.tsv (wall-clock and load of each stage), and writes into OUT/tables/:
   seed training (the run's own probe, and the seed's recorded training time);
 - t6.md/.csv and t6_per_seed.*: per pool and per noise-curve distance, mean accuracy and mean
   mistake IoU; for every pool, the noise curve's IoU at the pool's accuracy (interpolated) and the
-  pool's IoU minus it (negative: more novel than noise at the same accuracy);
+  pool's IoU minus it (negative: more novel than noise at the same accuracy), with ``curve_seeds``
+  (how many seed indices have that value: none where the pool is more accurate than the curve);
 - stages.md/.csv: the last timing of every stage of every seed index.
 """
 
@@ -157,6 +158,16 @@ def mean_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{k: row.get(k) for k in order} for row in table]
 
 
+def curve_counts(table: list[dict[str, Any]], rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """T6's mean table with ``curve_seeds``: over how many seed indices the curve IoU is averaged (a pool
+    more accurate than every point of a seed's curve has none there); a curve distance's constant
+    ``distance_std`` is left out."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["label"]] = counts.get(row["label"], 0) + (row["curve_iou_at_accuracy"] is not None)
+    return [{**{k: v for k, v in r.items() if k != "distance_std"}, "curve_seeds": counts[r["label"]]} for r in table]
+
+
 def report(out: Path) -> dict[str, list[dict[str, Any]]]:
     """Write the tables of ``out``'s seed indices into ``out/tables``; return them by name."""
     t1: list[dict[str, Any]] = []
@@ -175,7 +186,7 @@ def report(out: Path) -> dict[str, list[dict[str, Any]]]:
         "t3_per_seed": t3,
         "t3": mean_table(t3),
         "t6_per_seed": t6,
-        "t6": mean_table(t6),
+        "t6": curve_counts(mean_table(t6), t6),
         "stages": stages,
     }
     for name, rows in tables.items():

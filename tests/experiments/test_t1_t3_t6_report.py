@@ -70,7 +70,8 @@ def test_tables_average_seed_indices_and_interpolate_the_noise_curve_at_each_poo
     mean6 = _table(tables / "t6.csv")["MGE"]
     assert float(mean6["curve_iou_at_accuracy"]) == pytest.approx(0.7)
     assert float(mean6["curve_iou_at_accuracy_std"]) == pytest.approx((0.2 / 3) / 2**0.5)
-    assert float(mean6["mistake_iou_mean"]) == pytest.approx(0.6) and mean6["seeds"] == "2"
+    assert float(mean6["mistake_iou_mean"]) == pytest.approx(0.6) and mean6["seeds"] == mean6["curve_seeds"] == "2"
+    assert _table(tables / "t6.csv")["noise_ungated"]["curve_seeds"] == "0"
 
     t1 = _table(tables / "t1.csv")
     assert set(t1) == {"seed", "MGE", "noise_ungated"}  # curve distances are T6's
