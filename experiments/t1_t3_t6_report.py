@@ -14,7 +14,8 @@ stages.tsv (wall-clock and load of each stage), and writes into OUT/tables/:
 - t6.md/.csv and t6_per_seed.*: per pool and per noise-curve distance, mean accuracy and mean
   mistake IoU; for every pool, the noise curve's IoU at the pool's accuracy (interpolated) and the
   pool's IoU minus it (negative: more novel than noise at the same accuracy), with ``curve_seeds``
-  (how many seed indices have that value: none where the pool is more accurate than the curve);
+  (how many seed indices have that value: none where the pool is more accurate than the curve) and
+  ``members_below_curve`` (the fraction of its members below the curve at their own accuracy);
 - stages.md/.csv: the last timing of every stage of every seed index.
 """
 
@@ -96,8 +97,15 @@ def t1_rows(seed: int, eval_metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def t6_rows(seed: int, eval_metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """T6 of one seed index: every pool and curve distance; each pool against the noise curve at its accuracy."""
+def t6_rows(
+    seed: int, eval_metrics: Mapping[str, Any], members: Mapping[str, Sequence[tuple[float, float]]] | None = None
+) -> list[dict[str, Any]]:
+    """T6 of one seed index: every pool and curve distance; each pool against the noise curve at its accuracy.
+
+    ``members`` (pool label -> each member's (accuracy, IoU), from mge-eval's members.csv) adds
+    ``members_below_curve``: the fraction of a pool's members below the curve at their own accuracy,
+    among those the curve reaches.
+    """
     rows = _rows_of(eval_metrics)
     seed_row = rows[0]
     curve = [(seed_row["accuracy_mean"], 1.0)] + [
@@ -112,8 +120,28 @@ def t6_rows(seed: int, eval_metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
         below = None if at is None else row["mistake_iou_mean"] - at
         figures = {c: row[c] for c in T6_COLUMNS}
         out.append({"label": row["label"], SEED: seed, "distance": row["distance"], **figures,
-                    "curve_iou_at_accuracy": at, "iou_minus_curve": below})  # fmt: skip
+                    "curve_iou_at_accuracy": at, "iou_minus_curve": below,
+                    "members_below_curve": _below(curve, (members or {}).get(row["label"], []))})  # fmt: skip
     return out
+
+
+def _below(curve: Sequence[tuple[float, float]], members: Sequence[tuple[float, float]]) -> float | None:
+    """The fraction of ``members`` (accuracy, IoU) under the curve at their accuracy; None if the curve reaches none."""
+    at = [(iou, curve_iou_at(accuracy, curve)) for accuracy, iou in members]
+    reached = [iou < value for iou, value in at if value is not None]
+    return sum(reached) / len(reached) if reached and len(curve) > 1 else None
+
+
+def members_of(csv_file: Path) -> dict[str, list[tuple[float, float]]]:
+    """Each pool's members as (test accuracy, mistake IoU), from mge-eval's members.csv (curve members left out)."""
+    found: dict[str, list[tuple[float, float]]] = {}
+    if csv_file.is_file():
+        with csv_file.open() as f:
+            for r in csv.DictReader(f):
+                if not r["distance"]:
+                    member = (float(r["test_accuracy"]), float(r["mistake_iou_with_seed"]))
+                    found.setdefault(r["label"], []).append(member)
+    return found
 
 
 def t3_row(seed: int, generate_metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,7 +205,7 @@ def report(out: Path) -> dict[str, list[dict[str, Any]]]:
     for seed, folder in seed_folders(out).items():
         evaluation = json.loads((folder / "t1_accuracy" / "metrics.json").read_text())
         t1 += t1_rows(seed, evaluation)
-        t6 += t6_rows(seed, evaluation)
+        t6 += t6_rows(seed, evaluation, members_of(folder / "t1_accuracy" / "members.csv"))
         t3.append(t3_row(seed, json.loads((folder / "mge" / "metrics.json").read_text())))
         stages += stage_rows(seed, folder / "stages.tsv")
     tables = {

@@ -35,6 +35,13 @@ def _seed_index(out: Path, s: int, mge_accuracy: float, mge_iou: float, per_mode
                 "rejected": {"non_finite": 0, "distribution": 0, "spectral": 36, "accuracy": 100},
                 "last_threshold": 0.99, "seconds_per_kept_model": per_model, "time_ratio_per_model": 0.02,
                 "time_reference": {"seconds": 40.0}, "seed_recorded_train_seconds": recorded}  # fmt: skip
+    (folder / "t1_accuracy" / "members.csv").write_text(
+        "label,kind,distance,member,test_accuracy,mistake_iou_with_seed,relative_l2_to_seed\n"
+        "MGE,mge,,m0,0.98,0.5,0.1\n"  # curve at 0.98: 0.733, below
+        "MGE,mge,,m1,0.975,0.7,0.1\n"  # curve at 0.975: 0.667, above
+        "MGE,mge,,m2,0.999,0.7,0.1\n"  # more accurate than the curve: not counted
+        "noise_curve,noise,0.1,m3,0.9,0.1,0.1\n"
+    )
     (folder / "mge").mkdir()
     (folder / "mge" / "metrics.json").write_text(json.dumps({"job": {}, "generate": generate}))
     (folder / "stages.tsv").write_text(
@@ -65,6 +72,7 @@ def test_tables_average_seed_indices_and_interpolate_the_noise_curve_at_each_poo
     assert float(t6["MGE0"]["curve_iou_at_accuracy"]) == pytest.approx(0.8 - 0.2 / 3)
     assert float(t6["MGE0"]["iou_minus_curve"]) == pytest.approx(0.5 - (0.8 - 0.2 / 3))
     assert float(t6["MGE1"]["curve_iou_at_accuracy"]) == pytest.approx(0.8 - 0.2 * 2 / 3)
+    assert float(t6["MGE0"]["members_below_curve"]) == 0.5
     assert t6["noise_ungated0"]["curve_iou_at_accuracy"] == ""  # 0.95: below the curve's last point
     assert t6["noise_curve d=0.10"]["curve_iou_at_accuracy"] == ""
     mean6 = _table(tables / "t6.csv")["MGE"]
