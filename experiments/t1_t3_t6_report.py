@@ -16,7 +16,7 @@ stages.tsv (wall-clock and load of each stage), and writes into OUT/tables/:
   pool's IoU minus it (negative: more novel than noise at the same accuracy), with ``curve_seeds``
   (how many seed indices have that value: none where the pool is more accurate than the curve) and
   ``members_below_curve`` (the fraction of its members below the curve at their own accuracy);
-- stages.md/.csv: the last timing of every stage of every seed index.
+- stages.md/.csv: the last timing of every stage of every seed index that ran it (not a skip).
 """
 
 from __future__ import annotations
@@ -154,12 +154,20 @@ def t3_row(seed: int, generate_metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def stage_rows(seed: int, tsv: Path) -> list[dict[str, Any]]:
-    """The last timing of every stage in ``stages.tsv`` (a rerun appends; its skipped stages take seconds)."""
+    """Per stage in ``stages.tsv``, its last timing that ran the job (a rerun appends rows; ``skipped=yes``
+    marks a finished job it only read back); a stage only ever skipped keeps its last row."""
     if not tsv.is_file():
         return []
     with tsv.open() as f:
-        last = {r["stage"]: r for r in csv.DictReader(f, delimiter="\t")}
-    return [{SEED: seed, **r, "seconds": float(r["seconds"]), "exit": int(r["exit"])} for r in last.values()]
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    last: dict[str, dict[str, str]] = {}
+    for r in rows:
+        if r.get("skipped") != "yes" or r["stage"] not in last or last[r["stage"]].get("skipped") == "yes":
+            last[r["stage"]] = r
+    return [
+        {SEED: seed, **r, "seconds": float(r["seconds"]), "exit": int(r["exit"]), "skipped": r.get("skipped")}
+        for r in last.values()
+    ]
 
 
 def seed_folders(out: Path) -> dict[int, Path]:

@@ -45,9 +45,11 @@ def _seed_index(out: Path, s: int, mge_accuracy: float, mge_iou: float, per_mode
     (folder / "mge").mkdir()
     (folder / "mge" / "metrics.json").write_text(json.dumps({"job": {}, "generate": generate}))
     (folder / "stages.tsv").write_text(
-        "stage\tstarted\tseconds\tload_before\tload_after\texit\n"
-        "MGE pool\t10:00:00\t30.0\t1 1 1\t2 2 2\t0\n"
-        "MGE pool\t11:00:00\t2.5\t1 1 1\t1 1 1\t0\n"  # a rerun that skipped the finished stage
+        "stage\tstarted\tseconds\tload_before\tload_after\texit\tskipped\n"
+        "MGE pool\t10:00:00\t30.0\t1 1 1\t2 2 2\t0\tno\n"
+        "t1_accuracy\t10:01:00\t9.0\t1 1 1\t2 2 2\t2\tno\n"  # failed, then rerun
+        "MGE pool\t11:00:00\t2.5\t1 1 1\t1 1 1\t0\tyes\n"  # a rerun that skipped the finished stage
+        "t1_accuracy\t11:00:03\t20.0\t1 1 1\t2 2 2\t0\tno\n"
     )
 
 
@@ -94,5 +96,7 @@ def test_tables_average_seed_indices_and_interpolate_the_noise_curve_at_each_poo
 
     with (tables / "stages.csv").open() as f:
         stages = list(csv.DictReader(f))
-    assert [(r["seed"], r["seconds"]) for r in stages] == [("0", "2.5"), ("1", "2.5")]  # the last timing
+    timings = [(r["seed"], r["stage"], r["seconds"], r["exit"]) for r in stages]  # the last run of each, not a skip
+    ran = (("MGE pool", "30.0"), ("t1_accuracy", "20.0"))
+    assert timings == [(s, stage, seconds, "0") for s in "01" for stage, seconds in ran]
     assert "| MGE" in result.stdout and "± " in (tables / "t1.md").read_text()
