@@ -16,8 +16,8 @@
 #                baselines/<name>/          noise_gated, noise_ungated (matched to mge/pool), noise_curve,
 #                                           independent (the five other seeds), snapshot
 #                t1_accuracy/, t6_novelty/  the tables and plots (mge-eval)
-#                stages.tsv                 per stage: start time, seconds, load before and after, exit code
-#                                           (timed inside the lock; a skipped finished stage takes seconds)
+#                stages.tsv                 per stage: start time, seconds (timed inside the lock), load before
+#                                           and after, exit code, skipped (yes: a finished job, not rerun)
 #   DATA_ROOT  where MNIST/FashionMNIST live (default ../shared/data)
 #   EMGE_RUN   an mge-evolve run folder of the same seed (optional; its pool/ becomes the E-MGE row)
 # Heavy stages can share a machine lock: MGE_LOCK="flock /work/cpu.lock" bash experiments/t1_t6.sh ...
@@ -43,15 +43,19 @@ case "$s" in
 esac
 mkdir -p "$out"
 stages="$(cd "$out" && pwd)/stages.tsv"
-[ -f "$stages" ] || printf 'stage\tstarted\tseconds\tload_before\tload_after\texit\n' >"$stages"
+[ -f "$stages" ] || printf 'stage\tstarted\tseconds\tload_before\tload_after\texit\tskipped\n' >"$stages"
 
-timed() { # timed LOG NAME CMD...: run CMD, append its wall-clock and the load average around it to LOG
-  local log="$1" name="$2" t0 l0 rc=0
+timed() { # timed LOG NAME CMD...: run CMD, append its wall-clock, the load average around it and whether it
+  # skipped a finished job (its "finished before:" line on stderr) to LOG
+  local log="$1" name="$2" t0 l0 rc err skipped=no
   shift 2
+  err=$(mktemp)
   t0=$(date +%s.%N) l0=$(cut -d' ' -f1-3 /proc/loadavg)
-  "$@" || rc=$?
-  printf '%s\t%s\t%.1f\t%s\t%s\t%s\n' "$name" "$(date -d "@$t0" +%T)" "$(echo "$(date +%s.%N) - $t0" | bc)" \
-    "$l0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$rc" >>"$log"
+  { "$@" 2>&1 1>&3 3>&- | tee "$err" >&2; rc=${PIPESTATUS[0]}; } 3>&1
+  if grep -q "^finished before:" "$err"; then skipped=yes; fi
+  rm -f "$err"
+  printf '%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n' "$name" "$(date -d "@$t0" +%T)" "$(echo "$(date +%s.%N) - $t0" | bc)" \
+    "$l0" "$(cut -d' ' -f1-3 /proc/loadavg)" "$rc" "$skipped" >>"$log"
   return "$rc"
 }
 export -f timed
