@@ -35,7 +35,7 @@ for dataset in mnist fashion_mnist; do
   fi
   runs=$(seq 0 "$k" | grep -vx "$ref" | sed "s|^|$dir/seed|" | paste -sd,)
   echo "== $(date +%T) $dataset independent pool (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
-  $lock python -m mge.cli.baseline baseline=independent seed_model="$dir/seed$ref" "baseline.runs=[$runs]" logger=none \
+  $lock python -m mge.cli.baseline baseline=independent seed_model="$dir/seed$ref" "baseline.runs=[$runs]" \
     pool_dir="$pools/independent" hydra.run.dir="$pools/independent-run"
   if [ -n "${EVOLVE:-}" ]; then
     echo "== $(date +%T) $dataset E-MGE of the MGE pool (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
