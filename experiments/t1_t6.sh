@@ -33,8 +33,10 @@ read -r -a curve_args <<<"${CURVE_ARGS:-}"
 case "$dataset" in
   mnist) cycle=2 ;;         # 8 epochs: snapshots at the ends of 4 warm-restart cycles, the seed's budget
   fashion_mnist) cycle=3 ;; # 15 epochs: 5 cycles
+  cifar10) cycle=20 ;;      # 100 epochs: 5 cycles
+  gtsrb) cycle=6 ;;         # 30 epochs: 5 cycles
   digits) cycle=6 ;;        # 30 epochs: 5 cycles
-  *) echo "unknown dataset $dataset (mnist | fashion_mnist | digits)" >&2; exit 2 ;;
+  *) echo "unknown dataset $dataset (mnist | fashion_mnist | cifar10 | gtsrb | digits)" >&2; exit 2 ;;
 esac
 cycle="${SNAPSHOT_CYCLE:-$cycle}"
 case "$s" in
