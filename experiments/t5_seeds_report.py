@@ -4,7 +4,8 @@ Each job is one dataset and one training seed's pools (experiments/t5_seeds.sh p
 ``<out>/seed<s>/<dataset>``). This links every job into ``<out>/seeds`` and writes there the T5
 experiment's table with the sweep machinery's seed aggregation (``t5_adversarial.{md,csv,png}``,
 mean ± std over seeds, and ``t5_adversarial_per_seed.{md,csv}``), and ``t5_summary{,_per_seed}.md``:
-the headline columns in percent, as docs/adversarial.md quotes them. The seed of a job is its ``seed``
+the headline columns in percent, and ``t5_paired.md``: MGE minus each other pool per seed, as
+docs/adversarial.md quotes them. The seed of a job is its ``seed``
 setting, which t5_seeds.sh sets to the training seed.
 
     python experiments/t5_seeds_report.py /work/artifacts/t5
@@ -53,6 +54,29 @@ def summary(table: list[dict[str, Any]], first: str) -> str:
     return markdown_table(headers, rows)
 
 
+PAIRED = ("member_transfer_pgd", "matrix_off_diagonal", "vote_transfer", "vote_worst_case", "random_worst_case")
+
+
+def paired(rows: list[dict[str, Any]], pool: str = "MGE") -> str:
+    """``pool`` minus each other pool, per seed (same seed, same examples), in points, and their mean."""
+    cells: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        cells.setdefault((r["dataset"], r["eps"], r["seed"]), {})[r["pool"]] = r
+    out = []
+    for dataset, eps in sorted({(d, e) for d, e, _ in cells}):
+        seeds = sorted(s for d, e, s in cells if (d, e) == (dataset, eps))
+        others = sorted({p for s in seeds for p in cells[dataset, eps, s]} - {pool})
+        for other in others:
+            row = [dataset, f"{eps:g}", f"{pool} - {other}", " ".join(str(s) for s in seeds)]
+            for column in PAIRED:
+                diffs = [
+                    100 * (cells[dataset, eps, s][pool][column] - cells[dataset, eps, s][other][column]) for s in seeds
+                ]
+                row.append(" ".join(f"{d:+.1f}" for d in diffs) + f" (mean {sum(diffs) / len(diffs):+.1f})")
+            out.append(row)
+    return markdown_table(["dataset", "eps", "difference", "seeds", *(SUMMARY[c] for c in PAIRED)], out)
+
+
 def main(out: Path) -> None:
     """Link ``out/seed*/<dataset>`` into ``out/seeds`` and write the aggregated T5 table there."""
     jobs = sorted(p for p in out.glob("seed[0-9]*/*") if (p / "metrics.json").is_file())
@@ -75,6 +99,7 @@ def main(out: Path) -> None:
     )
     (seeds / "t5_summary.md").write_text(text + "\n")
     (seeds / "t5_summary_per_seed.md").write_text(summary(per_job, "seed") + "\n")
+    (seeds / "t5_paired.md").write_text(paired(per_job) + "\n")
     print(text)
 
 
