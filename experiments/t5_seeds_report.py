@@ -59,7 +59,7 @@ PAIRED = ("member_transfer_pgd", "matrix_off_diagonal", "vote_transfer", "vote_w
 
 def paired(rows: list[dict[str, Any]], pool: str = "MGE") -> str:
     """``pool`` minus each other pool, per seed (same seed, same examples), in points, and their mean."""
-    cells: dict[tuple, dict[str, float]] = {}
+    cells: dict[tuple, dict[str, dict[str, Any]]] = {}
     for r in rows:
         cells.setdefault((r["dataset"], r["eps"], r["seed"]), {})[r["pool"]] = r
     out = []
