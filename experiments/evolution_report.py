@@ -189,12 +189,14 @@ def plot(seed_dir: Path, path: Path, title: str) -> None:
     ax.axvline(acc, color="black", linestyle=":", label="seed accuracy")
     ax.axvspan(acc - 100 * ACCURACY_WINDOW, acc, color="green", alpha=0.07, label="within 0.5 points of the seed")
     ax.set_xlim(acc - 1.5, acc + 0.2)
-    ax.set_ylim(0, 1)
+    shown = [float(m["mistake_iou_with_seed"]) for m in members if 100 * float(m["test_accuracy"]) >= acc - 1.5]
+    shown += [r["mistake_iou_mean"] for r in curve if 100 * r["accuracy_mean"] >= acc - 1.5]
+    ax.set_ylim(max(0.0, min(shown) - 0.05), min(1.0, max(shown) + 0.05))  # the members and curve in view
     ax.set_xlabel("mean member accuracy on the test set (%)")
     ax.set_ylabel("mean mistake IoU with the seed (lower = more novel)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left")
+    ax.legend(fontsize="small", loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=130)
 
