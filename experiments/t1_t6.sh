@@ -19,7 +19,7 @@
 #                stages.tsv                 per stage: start time, seconds (timed inside the lock), load before
 #                                           and after, exit code, skipped (yes: a finished job, not rerun)
 #   DATA_ROOT  where MNIST/FashionMNIST live (default ../shared/data)
-#   EMGE_RUN   an mge-evolve run folder of the same seed (optional; its pool/ becomes the E-MGE row)
+#   EMGE_RUN   an mge-evolve run folder of the same seed (optional; its population/ becomes the E-MGE row)
 # Heavy stages can share a machine lock: MGE_LOCK="flock /work/cpu.lock" bash experiments/t1_t6.sh ...
 # Extra overrides (word-split; e.g. small settings in tests): TRAIN_ARGS for every training,
 # GENERATE_ARGS for mge-generate, CURVE_ARGS for the noise curve; SNAPSHOT_CYCLE: epochs per warm-restart
@@ -94,7 +94,7 @@ stage "snapshot pool" python -m mge.cli.baseline baseline=snapshot seed_model="$
   baseline.run="$out/snapshot-run" hydra.run.dir="$base/snapshot"
 
 emge=()
-if [ -n "$emge_run" ]; then emge=("pools.E-MGE=$emge_run/pool"); fi
+if [ -n "$emge_run" ]; then emge=("pools.E-MGE=$emge_run/population"); fi
 for table in t1_accuracy t6_novelty; do
   stage "$table" python -m mge.cli.evaluate experiment="$table" mge_run="$mge_run" baselines="$base" \
     data_root="$root" "${emge[@]}" hydra.run.dir="$out/$table"
