@@ -54,7 +54,7 @@ fi
 dataset="$1" results="$2" root="${3:-../shared/data}"
 shift 3 || true
 seeds=("${@:-0 1 2}")
-lock="${MGE_LOCK-flock /work/cpu.lock}"
+lock="${MGE_LOCK:-}"
 wait_for() { until [ -f "$1" ]; do sleep 30; done; }
 for s in ${seeds[@]}; do
   dir="$results/seed$s"

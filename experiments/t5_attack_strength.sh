@@ -16,7 +16,7 @@ for dataset_eps in mnist:0.1 fashion_mnist:0.05; do
     name="$dataset/$(echo "$budget" | tr ' =' '_-')"
     echo "== $name (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
     # shellcheck disable=SC2086  # $budget is two overrides
-    OMP_NUM_THREADS=1 flock /work/cpu.lock /usr/bin/time -f "wall %e s" python -m mge.cli.attack \
+    OMP_NUM_THREADS=1 ${MGE_LOCK:-} python -m mge.cli.attack \
       pools.MGE="$artifacts/$dataset/seed0-mge/pool" members=5 matrix_members=5 examples=100 "eps=[$eps]" $budget \
       hydra.run.dir="$out/$name" "$@"
     echo "== $name done (load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
