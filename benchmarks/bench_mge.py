@@ -87,7 +87,7 @@ class Plan:
     eval_examples: int = 10_000  # the fixed test set (the MNIST test split)
     batched_max_models: int = 128  # batched evaluation is timed on at most this many models (2 chunks of 64)
     loop_max_models: int = 25  # the loop is timed on at most this many models
-    resnet_base_channels: int = 64  # 64 is ResNet-18 (11.2M parameters)
+    resnet_base_channels: int = 64  # 64 is ResNet-18 (11.2M parameters); also the CIFAR-10 seed's width
     resnet_eval_n: int = 4
     resnet_eval_examples: int = 16
     resnet_loop_max_models: int = 4
@@ -334,6 +334,9 @@ def case_train(case: Case, *, dataset: str, data_root: str, workdir: str, plan: 
     if p.discriminator_size is not None:
         data["discriminator_size"] = p.discriminator_size
     epochs = p.train_epochs or r["max_epochs"]
+    arch_kwargs = dict(r["arch_kwargs"])
+    if r["arch"] == "resnet18" and p.resnet_base_channels != 64:  # a thinner ResNet-18 for quick runs
+        arch_kwargs["base_channels"] = p.resnet_base_channels
     epoch_seconds: list[float] = []
 
     class EpochTimer(L.Callback):
@@ -362,7 +365,7 @@ def case_train(case: Case, *, dataset: str, data_root: str, workdir: str, plan: 
     settings = TrainSettings(
         data=data,
         arch=r["arch"],
-        arch_kwargs=r["arch_kwargs"],
+        arch_kwargs=arch_kwargs,
         optim=OptimSettings(**r["optim"]),
         seed=0,
         output_dir=Path(workdir) / f"seed_{dataset}",

@@ -91,7 +91,7 @@ def keep_mask(energy: Tensor, threshold: float) -> Tensor:
     # number of coefficients needed = first position where the cumulative energy reaches t * total
     n_keep = int(torch.searchsorted(cumulative, threshold * total).item()) + 1
     n_keep = min(n_keep, flat.numel())
-    mask = torch.zeros(flat.numel(), dtype=torch.bool)
+    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=energy.device)
     mask[order[:n_keep]] = True
     return mask.reshape(energy.shape)
 
