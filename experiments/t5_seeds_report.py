@@ -66,11 +66,12 @@ def paired(rows: list[dict[str, Any]], pool: str = "MGE") -> str:
     for dataset, eps in sorted({(d, e) for d, e, _ in cells}):
         seeds = sorted(s for d, e, s in cells if (d, e) == (dataset, eps))
         others = sorted({p for s in seeds for p in cells[dataset, eps, s]} - {pool})
-        for other in others:
-            row = [dataset, f"{eps:g}", f"{pool} - {other}", " ".join(str(s) for s in seeds)]
+        for other in others:  # over the seeds whose job holds both pools (E-MGE joined the later jobs)
+            both = [s for s in seeds if {pool, other} <= cells[dataset, eps, s].keys()]
+            row = [dataset, f"{eps:g}", f"{pool} - {other}", " ".join(str(s) for s in both)]
             for column in PAIRED:
                 diffs = [
-                    100 * (cells[dataset, eps, s][pool][column] - cells[dataset, eps, s][other][column]) for s in seeds
+                    100 * (cells[dataset, eps, s][pool][column] - cells[dataset, eps, s][other][column]) for s in both
                 ]
                 row.append(" ".join(f"{d:+.1f}" for d in diffs) + f" (mean {sum(diffs) / len(diffs):+.1f})")
             out.append(row)
