@@ -106,6 +106,21 @@ def accept_synthetic_batches() -> None:
     torchvision.datasets.cifar.check_integrity = lambda *args, **kwargs: True
 
 
+def training_figures(train: dict[str, Any]) -> dict[str, Any]:
+    """The seed-training figures of a ``train`` case."""
+    return {
+        "seconds_per_epoch": train["seconds_per_epoch"],
+        "epoch_seconds": train["epoch_seconds"],
+        "one_seed_training_seconds": train["one_seed_training_seconds"],
+        "one_seed_training": train["one_seed_training"],
+    }
+
+
+def write_json(out: Path, report: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str, allow_nan=False) + "\n")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes on synthetic data: a smoke run")
@@ -132,21 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     accept_synthetic_batches()
 
     start = time.perf_counter()
-    print(f"MGE CIFAR-10-sized benchmark ({mode}) on {device}; writing {out}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="mge-bench-cifar10-") as tmp:
-        work = Path(tmp)
-        write_synthetic_cifar10(work / "data", n_train, n_test)
-        common = {"workdir": str(work), "plan": asdict(plan)}
-        data_root = str(work / "data")
-        train = bench.run_case("train", device, dataset="cifar10", data_root=data_root, tag="cifar10", **common)
-        default = {"early_stop": True, "decision_chunk": DiscriminatorSettings().decision_chunk, "evaluate_test": True}
-        generate = bench.run_case(
-            "generate", device, dataset="cifar10", n=n_pool, seed_path=train["seed_path"], variants=[default],
-            tag=f"cifar10 N={n_pool}", **common,
-        )  # fmt: skip
-    run = generate["runs"][0]
-    seed_seconds = train["one_seed_training_seconds"]
-    report = {
+    base = {
         "benchmark": "mge-cifar10",
         "mode": mode,
         "command": "python benchmarks/bench_cifar10.py"
@@ -157,26 +158,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "code": bench.code_version(),
         "data": {"synthetic": True, "train_images": n_train, "test_images": n_test, "md5_check": "off (own files)"},
         "plan": asdict(plan),
-        "figures": {
-            "seconds_per_epoch": train["seconds_per_epoch"],
-            "one_seed_training_seconds": seed_seconds,
-            "one_seed_training": train["one_seed_training"],
-            "pool_size": run["kept"],
-            "candidates": run["candidates"],
-            "rounds": run["rounds"],
-            "last_threshold": run["last_threshold"],
-            "seconds_per_kept": run["seconds_per_kept"],
-            "ratio_to_seed_training": bench._ratio(run["seconds_per_kept"], seed_seconds),
-            "generate_pool_seconds": run["generate_pool_seconds"],
-            "cuda_max_allocated_mb": generate["memory"].get("cuda_max_allocated_mb"),
-        },
-        "results": {"train": train, "generate": generate},
-        "wall_seconds": time.perf_counter() - start,
     }
+    print(f"MGE CIFAR-10-sized benchmark ({mode}) on {device}; writing {out}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="mge-bench-cifar10-") as tmp:
+        work = Path(tmp)
+        write_synthetic_cifar10(work / "data", n_train, n_test)
+        common = {"workdir": str(work), "plan": asdict(plan)}
+        data_root = str(work / "data")
+        train = bench.run_case("train", device, dataset="cifar10", data_root=data_root, tag="cifar10", **common)
+        report = base | {"figures": training_figures(train), "results": {"train": train, "generate": None}}
+        write_json(out, report)  # the training figures survive a generation that fails or runs out of time
+        default = {"early_stop": True, "decision_chunk": DiscriminatorSettings().decision_chunk, "evaluate_test": True}
+        generate = bench.run_case(
+            "generate", device, dataset="cifar10", n=n_pool, seed_path=train["seed_path"], variants=[default],
+            tag=f"cifar10 N={n_pool}", **common,
+        )  # fmt: skip
     for r in generate["runs"]:
         r["member_sha256"] = len(r["member_sha256"])  # keep the JSON small
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str, allow_nan=False) + "\n")
+    run = generate["runs"][0]
+    seed_seconds = train["one_seed_training_seconds"]
+    report["figures"] |= {
+        "pool_size": run["kept"],
+        "candidates": run["candidates"],
+        "rounds": run["rounds"],
+        "last_threshold": run["last_threshold"],
+        "seconds_per_kept": run["seconds_per_kept"],
+        "ratio_to_seed_training": bench._ratio(run["seconds_per_kept"], seed_seconds),
+        "generate_pool_seconds": run["generate_pool_seconds"],
+        "cuda_max_allocated_mb": generate["memory"].get("cuda_max_allocated_mb"),
+    }
+    report["results"]["generate"] = generate
+    report["wall_seconds"] = time.perf_counter() - start
+    write_json(out, report)
     f = report["figures"]
     per_kept, ratio = f["seconds_per_kept"], f["ratio_to_seed_training"]
     print(

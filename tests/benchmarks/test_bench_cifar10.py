@@ -64,3 +64,21 @@ def test_quick_run_trains_generates_and_writes_its_figures(tmp_path):
     assert figures["ratio_to_seed_training"] == pytest.approx(
         figures["seconds_per_kept"] / figures["one_seed_training_seconds"]
     )
+
+
+def test_training_figures_are_written_before_generation_starts(bench_cifar10, tmp_path, monkeypatch, no_cifar_md5):
+    """A generation that fails (or runs out of device time) leaves the seed-training figures on disk."""
+    real_run_case = bench_cifar10.bench.run_case
+
+    def run_case(name, *args, **kwargs):
+        if name == "generate":
+            raise RuntimeError("generation failed")
+        return real_run_case(name, *args, **kwargs)
+
+    monkeypatch.setattr(bench_cifar10.bench, "run_case", run_case)
+    out = tmp_path / "cifar10.json"
+    with pytest.raises(RuntimeError, match="generation failed"):
+        bench_cifar10.main(["--quick", "--device", "cpu", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["results"]["generate"] is None and "seconds_per_kept" not in report["figures"]
+    assert positive(report["figures"]["seconds_per_epoch"]) and len(report["figures"]["epoch_seconds"]) == 1
