@@ -5,9 +5,12 @@ Imported by tests as ``from tests.helpers import ...`` (never from conftest, whi
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -123,3 +126,26 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+@contextmanager
+def script_module(relative_path: str) -> Iterator[ModuleType]:
+    """A script of the repo (``benchmarks/...``, ``experiments/...``) imported as a module, unloaded after.
+
+    It is registered in ``sys.modules`` while loaded, because dataclasses look their module up.
+    """
+    path = REPO_ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    before = set(sys.modules)
+    sys.modules[path.stem] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:  # unload the script and any script it loaded the same way (bench_cifar10 loads bench_mge)
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if Path(file).parent in (REPO_ROOT / "benchmarks", REPO_ROOT / "experiments"):
+                del sys.modules[name]

@@ -1,6 +1,5 @@
 """benchmarks/bench_cifar10.py: the real datamodule reads its synthetic CIFAR-10; --quick writes its figures."""
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -8,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, script_module
 
 
 def positive(x) -> bool:
@@ -17,13 +16,8 @@ def positive(x) -> bool:
 
 @pytest.fixture(scope="module")
 def bench_cifar10():
-    spec = importlib.util.spec_from_file_location("bench_cifar10", REPO_ROOT / "benchmarks" / "bench_cifar10.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_cifar10"] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["bench_cifar10"]
-    sys.modules.pop("bench_mge", None)
+    with script_module("benchmarks/bench_cifar10.py") as module:
+        yield module
 
 
 def test_synthetic_batches_are_read_by_the_real_cifar10_datamodule(bench_cifar10, tmp_path, no_cifar_md5):

@@ -1,6 +1,5 @@
 """benchmarks/bench_mge.py --quick runs end to end on the run layer and writes the JSON the docs read."""
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -8,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, script_module
 
 TARGETS = {
     "fashion_time_per_kept_model_vs_seed_training",
@@ -24,12 +23,8 @@ def positive(x) -> bool:
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_mge", REPO_ROOT / "benchmarks" / "bench_mge.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_mge"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["bench_mge"]
+    with script_module("benchmarks/bench_mge.py") as module:
+        yield module
 
 
 def test_synthetic_idx_files_are_read_by_the_real_datamodules(bench, tmp_path):

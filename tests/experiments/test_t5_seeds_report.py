@@ -1,21 +1,14 @@
 """experiments/t5_seeds_report.py: MGE minus each other pool, paired per seed, checked by hand."""
 
-import importlib.util
-import sys
-
 import pytest
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import script_module
 
 
 @pytest.fixture(scope="module")
 def report():
-    spec = importlib.util.spec_from_file_location("t5_seeds_report", REPO_ROOT / "experiments" / "t5_seeds_report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["t5_seeds_report"] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["t5_seeds_report"]
+    with script_module("experiments/t5_seeds_report.py") as module:
+        yield module
 
 
 def _row(report, pool: str, seed: int, value: float) -> dict:
